@@ -1,0 +1,123 @@
+"""Guest sign-up throughput: N concurrent simulated browsers, each doing GetId then
+GetCredentialsForIdentity over HTTP for a fixed time. Prints pairs per second and p50/p99
+latency of a pair, for this server and, in the same run, for moto's server (a mock that
+stores nothing and signs nothing), and the ratio.
+
+    python bench/identity.py                      # starts both servers itself
+    python bench/identity.py --endpoint http://host:8000/aws --pool us-east-1:...   # any server
+
+The server is started with the current environment (DATABASE_URL selects PostgreSQL).
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.servers import cognate_server, moto_server  # noqa: E402
+
+TARGET = "AWSCognitoIdentityService."
+
+
+async def call(session, endpoint, operation, body):
+    async with session.post(
+        endpoint,
+        json=body,
+        headers={
+            "X-Amz-Target": TARGET + operation,
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    ) as response:
+        payload = await response.json(content_type=None)
+        if response.status != 200:
+            raise RuntimeError(f"{operation} -> {response.status} {payload}")
+        return payload
+
+
+async def browser(endpoint, pool_id, deadline, latencies, errors):
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                got = await call(session, endpoint, "GetId", {"IdentityPoolId": pool_id})
+                await call(
+                    session,
+                    endpoint,
+                    "GetCredentialsForIdentity",
+                    {"IdentityId": got["IdentityId"]},
+                )
+            except Exception as error:  # count and go on: the figure must say so
+                errors.append(repr(error))
+                continue
+            latencies.append(time.perf_counter() - started)
+
+
+async def run(endpoint, pool_id, concurrency, seconds):
+    # A short warm-up so both servers are measured hot.
+    await asyncio.gather(
+        *(browser(endpoint, pool_id, time.perf_counter() + 1, [], []) for _ in range(4))
+    )
+    latencies, errors = [], []
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(browser(endpoint, pool_id, deadline, latencies, errors) for _ in range(concurrency))
+    )
+    elapsed = time.perf_counter() - started
+    return latencies, errors, elapsed
+
+
+def report(name, latencies, errors, elapsed):
+    rate = len(latencies) / elapsed
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
+    print(
+        f"{name:8} pairs/s {rate:8.1f}   p50 {cuts[49] * 1000:7.1f} ms   "
+        f"p99 {cuts[98] * 1000:7.1f} ms   pairs {len(latencies)}   errors {len(errors)}"
+    )
+    if errors:
+        print(f"         first error: {errors[0][:300]}")
+    return rate
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--endpoint", help="a running Cognate /aws endpoint (default: start one)")
+    parser.add_argument("--pool", help="identity pool id on --endpoint that allows guests")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    parser.add_argument("--skip-moto", action="store_true")
+    args = parser.parse_args()
+
+    print(
+        f"# {args.concurrency} browsers, {args.seconds:g} s each; database "
+        f"{os.environ.get('DATABASE_URL', 'sqlite (embedded default)').split('@')[-1]}"
+    )
+    if args.endpoint:
+        if not args.pool:
+            parser.error("--pool is needed with --endpoint")
+        ours = report("cognate", *asyncio.run(run(args.endpoint, args.pool, args.concurrency,
+                                                  args.seconds)))
+    else:
+        with cognate_server(workers=args.workers) as (endpoint, pool_id):
+            ours = report(
+                "cognate", *asyncio.run(run(endpoint, pool_id, args.concurrency, args.seconds))
+            )
+    if args.skip_moto:
+        return
+    with moto_server() as (endpoint, pool_id):
+        theirs = report(
+            "moto", *asyncio.run(run(endpoint, pool_id, args.concurrency, args.seconds))
+        )
+    print(f"ratio cognate/moto: {ours / theirs:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""The operator's screens for identity state. Writes go through `identity.services`; fields
+whose change would break an invariant are read-only."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+
+from identity import policies, services
+from identity.models import AccessKey, Identity, IdentityPool, Login, Role, SigningKey
+
+POOL_CONFIG_FIELDS = [
+    "name",
+    "allow_unauthenticated",
+    "allow_classic_flow",
+    "supported_login_providers",
+    "developer_provider_name",
+    "openid_connect_provider_arns",
+    "cognito_identity_providers",
+    "saml_provider_arns",
+    "tags",
+]
+
+
+class DefaultRoleInline(admin.TabularInline):
+    model = Role
+    fk_name = "pool"
+    fields = ["name", "arn", "max_session_duration"]
+    readonly_fields = ["name", "arn", "max_session_duration"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "roles made for this pool"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IdentityPool)
+class IdentityPoolAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "allow_unauthenticated", "identity_count", "created"]
+    search_fields = ["id", "name"]
+    readonly_fields = ["id", "created", "modified"]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "allow_unauthenticated", "allow_classic_flow"]}),
+        (
+            "Login providers",
+            {
+                "fields": [
+                    "supported_login_providers",
+                    "developer_provider_name",
+                    "openid_connect_provider_arns",
+                    "cognito_identity_providers",
+                    "saml_provider_arns",
+                ]
+            },
+        ),
+        ("Roles", {"fields": ["authenticated_role", "unauthenticated_role", "role_mappings"]}),
+        (None, {"fields": ["tags", "created", "modified"]}),
+    ]
+    inlines = [DefaultRoleInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(identity_total=Count("identities"))
+
+    @admin.display(description="identities", ordering="identity_total")
+    def identity_count(self, pool):
+        return pool.identity_total
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None and obj.developer_provider_name:
+            fields.append("developer_provider_name")  # cannot change once set
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        config = {field: getattr(obj, field) for field in POOL_CONFIG_FIELDS}
+        if change:
+            services.pool_update(pool=obj, **config)
+            roles = {}
+            if obj.authenticated_role:
+                roles["authenticated"] = obj.authenticated_role.arn
+            if obj.unauthenticated_role:
+                roles["unauthenticated"] = obj.unauthenticated_role.arn
+            services.pool_roles_set(pool=obj, roles=roles, role_mappings=obj.role_mappings)
+        else:
+            created = services.pool_create(**config)
+            obj.pk = created.pk
+            obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        services.pool_delete(pool=obj)
+
+    def delete_queryset(self, request, queryset):
+        for pool in queryset:
+            services.pool_delete(pool=pool)
+
+
+class RoleForm(forms.ModelForm):
+    class Meta:
+        model = Role
+        fields = ["name", "description", "trust_policy", "policy", "max_session_duration"]
+
+    def clean_trust_policy(self):
+        return self._checked(self.cleaned_data["trust_policy"], trust=True)
+
+    def clean_policy(self):
+        return self._checked(self.cleaned_data["policy"], trust=False)
+
+    def clean_max_session_duration(self):
+        value = self.cleaned_data["max_session_duration"]
+        if not 3600 <= value <= 43200:
+            raise forms.ValidationError("Between 3600 and 43200 seconds.")
+        return value
+
+    @staticmethod
+    def _checked(document, *, trust):
+        problems = policies.document_errors(document, trust=trust)
+        if problems:
+            raise forms.ValidationError(problems)
+        return document
+
+
+@admin.register(Role)
+class RoleAdmin(admin.ModelAdmin):
+    form = RoleForm
+    list_display = ["name", "arn", "pool", "max_session_duration"]
+    search_fields = ["name", "arn"]
+    readonly_fields = ["arn", "role_id", "pool", "created"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ["arn", "role_id", "pool", "created"]
+        return ["name", "arn", "role_id", "pool", "created"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.role_update(
+                role=obj,
+                description=obj.description,
+                trust_policy=obj.trust_policy,
+                policy=obj.policy,
+                max_session_duration=obj.max_session_duration,
+            )
+            return
+        created = services.role_create(
+            name=obj.name,
+            trust_policy=obj.trust_policy,
+            policy=obj.policy,
+            description=obj.description,
+            max_session_duration=obj.max_session_duration,
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        services.role_delete(role=obj)
+
+    def delete_queryset(self, request, queryset):
+        for role in queryset:
+            services.role_delete(role=role)
+
+
+class LoginInline(admin.TabularInline):
+    model = Login
+    fields = ["provider", "subject", "created"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Identity)
+class IdentityAdmin(admin.ModelAdmin):
+    list_display = ["id", "pool", "state", "merged_into", "created", "modified"]
+    list_filter = ["state", "pool"]
+    search_fields = ["id", "logins__subject"]
+    readonly_fields = [
+        "id",
+        "pool",
+        "state",
+        "merged_into",
+        "credentials_not_before",
+        "created",
+        "modified",
+    ]
+    inlines = [LoginInline]
+    actions = ["revoke_credentials", "disable"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke credentials and tokens issued so far")
+    def revoke_credentials(self, request, queryset):
+        for identity in queryset:
+            services.identity_revoke_credentials(identity=identity)
+        self.message_user(request, f"Revoked the credentials of {queryset.count()} identities.")
+
+    @admin.action(description="Disable (and revoke credentials)")
+    def disable(self, request, queryset):
+        for identity in queryset:
+            services.identity_disable(identity=identity)
+        self.message_user(request, f"Disabled {queryset.count()} identities.")
+
+    def delete_model(self, request, obj):
+        services.identities_delete(identities=[obj])
+
+    def delete_queryset(self, request, queryset):
+        services.identities_delete(identities=list(queryset))
+
+
+class AccessKeyForm(forms.ModelForm):
+    class Meta:
+        model = AccessKey
+        fields = ["user", "description", "pools", "is_active"]
+
+    def clean_user(self):
+        user = self.cleaned_data["user"]
+        if not (user.is_active and user.is_staff):
+            raise forms.ValidationError("Access keys are for active staff users.")
+        return user
+
+
+@admin.register(AccessKey)
+class AccessKeyAdmin(admin.ModelAdmin):
+    form = AccessKeyForm
+    list_display = ["access_key_id", "user", "description", "is_active", "created", "last_used"]
+    list_filter = ["is_active"]
+    search_fields = ["access_key_id", "user__username", "description"]
+    filter_horizontal = ["pools"]
+    actions = ["deactivate"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ["access_key_id", "created", "last_used"]
+        return ["access_key_id", "user", "created", "last_used"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+            return
+        key, secret = services.access_key_create(user=obj.user, description=obj.description)
+        obj.pk = key.pk
+        obj.refresh_from_db()
+        messages.warning(
+            request,
+            f"Access key {key.access_key_id} created. Its secret is shown only now: {secret}",
+        )
+
+    def save_related(self, request, form, formsets, change):
+        form.instance = AccessKey.objects.get(pk=form.instance.pk)
+        super().save_related(request, form, formsets, change)
+
+    @admin.action(description="Deactivate the selected keys")
+    def deactivate(self, request, queryset):
+        for key in queryset:
+            services.access_key_deactivate(key=key)
+        self.message_user(request, f"Deactivated {queryset.count()} keys.")
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    list_display = ["kid", "algorithm", "created", "retired"]
+    readonly_fields = ["kid", "algorithm", "created", "retired", "public_key"]
+    fields = readonly_fields
+    actions = ["rotate"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="public JWK")
+    def public_key(self, key):
+        return json.dumps(key.public_jwk, indent=2)
+
+    @admin.action(description="Rotate: put a new signing key in service")
+    def rotate(self, request, queryset):
+        key = services.signing_key_rotate()
+        self.message_user(
+            request,
+            f"Signing key {key.kid} is now in service; older keys stay published until "
+            "their tokens expire.",
+        )

@@ -1,0 +1,97 @@
+"""Who is calling: an operator's access key or an identity's temporary credentials, proven by
+a SigV4 signature (reference §1.7-1.8). Wire code asks `authenticate()` for the caller and
+the caller for what it may do."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from identity import selectors, services
+from identity.credentials import Session, SessionRefused, session_open
+from identity.errors import AuthFailure
+from identity.models import AccessKey
+from identity.sigv4 import ArrivedRequest, SignatureRefused, parse_authorization, verify
+
+
+@dataclass
+class Caller:
+    """An authenticated caller: exactly one of `key` (operator) and `session` (identity)."""
+
+    key: AccessKey | None = None
+    session: Session | None = None
+
+    @property
+    def arn(self) -> str:
+        if self.key is not None:
+            return f"arn:aws:iam::{settings.COGNATE_ACCOUNT_ID}:user/{self.key.user.get_username()}"
+        assert self.session is not None
+        return self.session.arn
+
+    def operator(self, permission: str, action: str) -> AccessKey:
+        """The operator key, if the caller is an operator holding `permission`."""
+        if self.key is None:
+            raise AuthFailure(
+                "forbidden",
+                f"User: {self.arn} is not authorized to perform: {action}. This operation "
+                "needs an operator access key (python manage.py create_access_key USERNAME).",
+            )
+        if not self.key.user.has_perm(permission):
+            raise AuthFailure(
+                "forbidden",
+                f"User: {self.arn} is not authorized to perform: {action}. Give the user the "
+                f"Django permission '{permission}' (or make it a superuser).",
+            )
+        return self.key
+
+
+_SESSION_KINDS = {"invalid": "unknown_key", "revoked": "unknown_key", "expired": "expired_token"}
+
+
+def authenticate(arrived: ArrivedRequest, *, service: str) -> Caller:
+    """The caller who signed `arrived` for `service`, or `AuthFailure`."""
+    header = arrived.headers.get("authorization", "")
+    if not header:
+        raise AuthFailure(
+            "missing",
+            "Missing Authentication Token: this operation must be signed with SigV4, using an "
+            "operator access key or temporary credentials.",
+        )
+    try:
+        authorization = parse_authorization(header)
+    except SignatureRefused as refused:
+        raise AuthFailure(refused.kind, refused.message) from None
+    if authorization.region != settings.COGNATE_REGION:
+        raise AuthFailure(
+            "bad_signature",
+            f"Credential should be scoped to a valid region, not '{authorization.region}'. "
+            f"This server's region is '{settings.COGNATE_REGION}': configure your client with it.",
+        )
+    if authorization.service != service:
+        raise AuthFailure(
+            "bad_signature",
+            f"Credential should be scoped to correct service: '{service}', not "
+            f"'{authorization.service}'.",
+        )
+    token = arrived.headers.get("x-amz-security-token")
+    key: AccessKey | None = None
+    session: Session | None = None
+    if token:
+        try:
+            session = session_open(authorization.access_key_id, token)
+        except SessionRefused as refused:
+            raise AuthFailure(_SESSION_KINDS[refused.kind], refused.message) from None
+        secret = session.secret_key
+    else:
+        key = selectors.access_key_get(authorization.access_key_id)
+        if key is None or not (key.user.is_active and key.user.is_staff):
+            raise AuthFailure(
+                "unknown_key", "The security token included in the request is invalid."
+            )
+        secret = services.access_key_secret(key)
+    try:
+        verify(arrived, authorization, secret, max_skew=settings.COGNATE_SIGV4_CLOCK_SKEW)
+    except SignatureRefused as refused:
+        raise AuthFailure(refused.kind, refused.message) from None
+    if key is not None:
+        services.access_key_touch(key=key)
+    return Caller(key=key, session=session)

@@ -1,0 +1,58 @@
+"""System checks for settings that would otherwise only fail later."""
+
+from urllib.parse import urlsplit
+
+import regex
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+_REGION = regex.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+
+
+@register()
+def cognate_settings(app_configs, **kwargs):
+    problems = []
+    if not _REGION.fullmatch(settings.COGNATE_REGION):
+        problems.append(
+            Error(
+                f"COGNATE_REGION {settings.COGNATE_REGION!r} is not an AWS region name.",
+                hint="Use a region such as us-east-1; ids and SDK clients depend on it.",
+                id="cognate.E001",
+            )
+        )
+    if not regex.fullmatch(r"\d{12}", settings.COGNATE_ACCOUNT_ID):
+        problems.append(
+            Error(
+                "COGNATE_ACCOUNT_ID must be 12 digits.",
+                hint="It appears in every ARN this server hands out.",
+                id="cognate.E002",
+            )
+        )
+    issuer = urlsplit(settings.COGNATE_ISSUER_URL)
+    if issuer.scheme not in ("http", "https") or not issuer.netloc or issuer.query:
+        problems.append(
+            Error(
+                f"COGNATE_ISSUER_URL {settings.COGNATE_ISSUER_URL!r} is not an http(s) URL.",
+                hint="Set it to this server's public base URL, e.g. https://id.example.com.",
+                id="cognate.E003",
+            )
+        )
+    elif issuer.scheme == "http" and not settings.DEBUG and issuer.hostname not in (
+        "127.0.0.1",
+        "localhost",
+    ):
+        problems.append(
+            Warning(
+                "COGNATE_ISSUER_URL uses http:// for a public host.",
+                hint="OpenID tokens should be issued under https:// in production.",
+                id="cognate.W001",
+            )
+        )
+    if settings.COGNATE_CREDENTIALS_LIFETIME not in range(900, 43201):
+        problems.append(
+            Error(
+                "COGNATE_CREDENTIALS_LIFETIME must be between 900 and 43200 seconds.",
+                id="cognate.E004",
+            )
+        )
+    return problems

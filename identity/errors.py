@@ -1,0 +1,129 @@
+"""The one error hierarchy of the AWS endpoints. Services and wire code raise these; each
+protocol's renderer (`identity.api.render`) turns them into that protocol's error shape and
+status (reference §1.6)."""
+
+
+class AwsError(Exception):
+    """A client error with an AWS error code and a message a person can act on."""
+
+    code = "InternalErrorException"
+    # Codes that differ in the query protocol (STS, IAM).
+    query_code: str | None = None
+    # An explicit status wins over the protocol's own choice.
+    status: int | None = None
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+
+class InvalidParameter(AwsError):
+    code = "InvalidParameterException"
+    query_code = "InvalidParameterValue"
+
+
+class ValidationFailed(AwsError):
+    """A value broke a constraint of the service model (pattern, length, range, required)."""
+
+    code = "ValidationException"
+    query_code = "ValidationError"
+
+
+class SerializationFailed(AwsError):
+    """The request body could not be read as the protocol requires."""
+
+    code = "SerializationException"
+    query_code = "MalformedInput"
+
+
+class ResourceNotFound(AwsError):
+    code = "ResourceNotFoundException"
+    query_code = "NoSuchEntity"
+
+
+class NotAuthorized(AwsError):
+    code = "NotAuthorizedException"
+    query_code = "AccessDenied"
+
+
+class ResourceConflict(AwsError):
+    code = "ResourceConflictException"
+
+
+class LimitExceeded(AwsError):
+    code = "LimitExceededException"
+    query_code = "LimitExceeded"
+
+
+class TooManyRequests(AwsError):
+    code = "TooManyRequestsException"
+    query_code = "Throttling"
+
+
+class InvalidIdentityPoolConfiguration(AwsError):
+    code = "InvalidIdentityPoolConfigurationException"
+
+
+class UnknownOperation(AwsError):
+    code = "UnknownOperationException"
+    query_code = "InvalidAction"
+
+
+class RequestTooLarge(AwsError):
+    code = "RequestEntityTooLargeException"
+    query_code = "RequestEntityTooLarge"
+    status = 413
+
+
+class InternalError(AwsError):
+    code = "InternalErrorException"
+    query_code = "InternalFailure"
+    status = 500
+
+
+class AuthFailure(AwsError):
+    """The request's signature or credentials were refused. The code depends on the
+    protocol (JSON services and the query protocol name these differently)."""
+
+    # kind -> (JSON code, query code, query status)
+    KINDS = {
+        "missing": ("MissingAuthenticationTokenException", "MissingAuthenticationToken", 403),
+        "incomplete": ("IncompleteSignatureException", "IncompleteSignature", 400),
+        "unknown_key": ("UnrecognizedClientException", "InvalidClientTokenId", 403),
+        "bad_signature": ("InvalidSignatureException", "SignatureDoesNotMatch", 403),
+        "expired_token": ("ExpiredTokenException", "ExpiredToken", 400),
+        "forbidden": ("NotAuthorizedException", "AccessDenied", 403),
+    }
+
+    def __init__(self, kind: str, message: str):
+        code, query_code, query_status = self.KINDS[kind]
+        super().__init__(message, code=code)
+        self.kind = kind
+        self.query_code = query_code
+        self.query_status = query_status
+
+
+# STS error codes (reference §1.6: the <Code> is the model's error code, not the shape name).
+class InvalidIdentityToken(AwsError):
+    code = query_code = "InvalidIdentityToken"
+
+
+class ExpiredToken(AwsError):
+    code = query_code = "ExpiredTokenException"
+
+
+class MalformedPolicyDocument(AwsError):
+    code = query_code = "MalformedPolicyDocument"
+
+
+class PackedPolicyTooLarge(AwsError):
+    code = query_code = "PackedPolicyTooLarge"
+
+
+class AccessDenied(AwsError):
+    code = query_code = "AccessDenied"
+    status = 403

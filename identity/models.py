@@ -1,0 +1,167 @@
+"""Identity state: pools and their roles, identities and their logins, operator access keys
+and the keys that sign OpenID tokens. Every write goes through `identity.services`."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class IdentityPool(models.Model):
+    """A Cognito identity pool (reference §2.1 IdentityPool) with its roles."""
+
+    id = models.CharField(primary_key=True, max_length=55)
+    name = models.CharField(max_length=128)
+    allow_unauthenticated = models.BooleanField(
+        "allow guests", default=False, help_text="AllowUnauthenticatedIdentities"
+    )
+    allow_classic_flow = models.BooleanField(default=False, help_text="AllowClassicFlow")
+    supported_login_providers = models.JSONField(default=dict, blank=True)
+    developer_provider_name = models.CharField(max_length=128, blank=True, default="")
+    openid_connect_provider_arns = models.JSONField(default=list, blank=True)
+    cognito_identity_providers = models.JSONField(default=list, blank=True)
+    saml_provider_arns = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    authenticated_role = models.ForeignKey(
+        "Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    unauthenticated_role = models.ForeignKey(
+        "Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    role_mappings = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    modified = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    @property
+    def arn(self) -> str:
+        return (
+            f"arn:aws:cognito-identity:{settings.COGNATE_REGION}:"
+            f"{settings.COGNATE_ACCOUNT_ID}:identitypool/{self.id}"
+        )
+
+
+class Role(models.Model):
+    """An IAM-style role: who may assume it (trust policy) and what it allows (policy)."""
+
+    arn = models.CharField(max_length=2048, unique=True)
+    name = models.CharField(max_length=64)
+    role_id = models.CharField(max_length=32, unique=True, help_text="AROA… id of the role")
+    pool = models.ForeignKey(
+        IdentityPool,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="default_roles",
+        help_text="The pool this role was made for; it is deleted with the pool.",
+    )
+    description = models.CharField(max_length=1000, blank=True, default="")
+    trust_policy = models.JSONField(help_text="Who may assume the role (AssumeRolePolicyDocument)")
+    policy = models.JSONField(help_text="What the role's credentials may do (policy document)")
+    max_session_duration = models.PositiveIntegerField(default=3600)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Identity(models.Model):
+    """An identity of a pool: a guest until it has a login; disabled when merged away."""
+
+    class State(models.TextChoices):
+        GUEST = "guest"
+        AUTHENTICATED = "authenticated"
+        DISABLED = "disabled"
+
+    id = models.CharField(primary_key=True, max_length=55)
+    pool = models.ForeignKey(IdentityPool, on_delete=models.CASCADE, related_name="identities")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.GUEST)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
+    )
+    credentials_not_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Credentials and tokens issued before this time are refused (revocation).",
+    )
+    created = models.DateTimeField(default=timezone.now)
+    modified = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        indexes = [models.Index(fields=["pool", "id"])]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Login(models.Model):
+    """A provider login linked to an identity: (pool, provider, subject) is unique."""
+
+    pool = models.ForeignKey(IdentityPool, on_delete=models.CASCADE, related_name="logins")
+    provider = models.CharField(max_length=2048)
+    subject = models.CharField(max_length=1024)
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="logins")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pool", "provider", "subject"], name="login_unique_per_pool"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.subject}"
+
+
+class AccessKey(models.Model):
+    """An operator's access key for SigV4-signed developer calls. The secret is kept
+    encrypted (SigV4 needs it to recompute signatures)."""
+
+    access_key_id = models.CharField(max_length=32, unique=True)
+    secret_encrypted = models.TextField(editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_keys"
+    )
+    description = models.CharField(max_length=200, blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    pools = models.ManyToManyField(
+        IdentityPool,
+        blank=True,
+        related_name="+",
+        help_text="Limit the key to these pools; leave empty for every pool.",
+    )
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.access_key_id
+
+
+class SigningKey(models.Model):
+    """An RSA key that signs OpenID tokens. The private part is encrypted at rest; retired
+    keys stay published in the JWKS until every token they signed has expired."""
+
+    kid = models.CharField(max_length=64, unique=True)
+    algorithm = models.CharField(max_length=10, default="RS512")
+    private_key_encrypted = models.TextField(editable=False)
+    public_jwk = models.JSONField(editable=False)
+    created = models.DateTimeField(default=timezone.now)
+    retired = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.kid

@@ -1,0 +1,248 @@
+"""Reads of identity state. Wire code gets pools and identities only through these, and
+"does not exist" and "not yours" give the same answer."""
+
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.core.cache import cache
+from django.db.models import Prefetch, Q, QuerySet
+
+from identity.errors import ResourceNotFound
+from identity.models import AccessKey, Identity, IdentityPool, Login, Role, SigningKey
+
+
+# A retired signing key stays published this long: the longest token lifetime (developer
+# tokens, 24 hours) plus the clock skew verifiers allow.
+RETIRED_KEY_PUBLISHED_FOR = 86400 + 300
+
+
+def _pool_not_found(pool_id: str) -> ResourceNotFound:
+    return ResourceNotFound(f"IdentityPool '{pool_id}' not found.")
+
+
+def pool_get(pool_id: str) -> IdentityPool:
+    pool = IdentityPool.objects.filter(id=pool_id).first()
+    if pool is None:
+        raise _pool_not_found(pool_id)
+    return pool
+
+
+# --- Pool and role configuration, cached ------------------------------------------------------
+# The calls browsers make most (GetId, GetCredentialsForIdentity, every Sync call) need a
+# pool's configuration and its roles' policies. Each process keeps them in memory and checks
+# one cache key, the configuration generation, on each read; every service that changes a
+# pool or a role sets a new generation after commit, so all processes reload.
+
+
+@dataclass(frozen=True)
+class RoleView:
+    arn: str
+    role_id: str
+    name: str
+    trust_policy: dict
+    policy: dict
+    max_session_duration: int
+
+
+@dataclass(frozen=True)
+class PoolView:
+    id: str
+    name: str
+    allow_unauthenticated: bool
+    allow_classic_flow: bool
+    supported_login_providers: dict
+    developer_provider_name: str
+    openid_connect_provider_arns: list
+    cognito_identity_providers: list
+    role_mappings: dict
+    tags: dict
+    authenticated_role: RoleView | None
+    unauthenticated_role: RoleView | None
+
+
+_GENERATION_KEY = "identity-config-generation"
+
+
+class _ConfigCache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.generation: str | None = None
+        self.pools: dict[str, PoolView] = {}
+        self.roles: dict[str, RoleView] = {}
+
+    def current(self) -> None:
+        generation = cache.get(_GENERATION_KEY)
+        if generation is None:
+            cache.add(_GENERATION_KEY, uuid.uuid4().hex, None)
+            generation = cache.get(_GENERATION_KEY)
+        with self.lock:
+            if generation != self.generation:
+                self.generation = generation
+                self.pools.clear()
+                self.roles.clear()
+
+
+_config = _ConfigCache()
+
+
+def config_changed() -> None:
+    """Make every process reload pool and role configuration (call after commit)."""
+    cache.set(_GENERATION_KEY, uuid.uuid4().hex, None)
+
+
+def _role_view(role: Role | None) -> RoleView | None:
+    if role is None:
+        return None
+    return RoleView(
+        arn=role.arn,
+        role_id=role.role_id,
+        name=role.name,
+        trust_policy=role.trust_policy,
+        policy=role.policy,
+        max_session_duration=role.max_session_duration,
+    )
+
+
+def pool_view(pool_id: str) -> PoolView:
+    """A pool's configuration with its roles, from memory when nothing changed."""
+    _config.current()
+    view = _config.pools.get(pool_id)
+    if view is not None:
+        return view
+    pool = (
+        IdentityPool.objects.filter(id=pool_id)
+        .select_related("authenticated_role", "unauthenticated_role")
+        .first()
+    )
+    if pool is None:
+        raise _pool_not_found(pool_id)
+    view = PoolView(
+        id=pool.id,
+        name=pool.name,
+        allow_unauthenticated=pool.allow_unauthenticated,
+        allow_classic_flow=pool.allow_classic_flow,
+        supported_login_providers=pool.supported_login_providers,
+        developer_provider_name=pool.developer_provider_name,
+        openid_connect_provider_arns=pool.openid_connect_provider_arns,
+        cognito_identity_providers=pool.cognito_identity_providers,
+        role_mappings=pool.role_mappings,
+        tags=pool.tags,
+        authenticated_role=_role_view(pool.authenticated_role),
+        unauthenticated_role=_role_view(pool.unauthenticated_role),
+    )
+    with _config.lock:
+        _config.pools[pool_id] = view
+    return view
+
+
+def role_view(arn: str) -> RoleView | None:
+    _config.current()
+    if arn in _config.roles:
+        return _config.roles[arn]
+    view = _role_view(Role.objects.filter(arn=arn).first())
+    if view is not None:  # unknown ARNs are not remembered: anyone can send those
+        with _config.lock:
+            _config.roles[arn] = view
+    return view
+
+
+def pool_for_key(key: AccessKey, pool_id: str) -> IdentityPool:
+    """A pool the operator key may act on (a key may be limited to some pools)."""
+    pool = pool_get(pool_id)
+    if not key_reaches_pool(key, pool_id):
+        raise _pool_not_found(pool_id)
+    return pool
+
+
+def key_reaches_pool(key: AccessKey, pool_id: str) -> bool:
+    allowed = key_pool_ids(key)
+    return allowed is None or pool_id in allowed
+
+
+def key_pool_ids(key: AccessKey) -> set[str] | None:
+    """The pools a key is limited to, or None for every pool."""
+    if not hasattr(key, "_pool_ids"):
+        ids = set(key.pools.values_list("id", flat=True))
+        key._pool_ids = ids or None  # type: ignore[attr-defined]
+    return key._pool_ids  # type: ignore[attr-defined]
+
+
+def pools_page(key: AccessKey, *, after: str | None, limit: int) -> list[IdentityPool]:
+    pools = IdentityPool.objects.order_by("id")
+    allowed = key_pool_ids(key)
+    if allowed is not None:
+        pools = pools.filter(id__in=allowed)
+    if after:
+        pools = pools.filter(id__gt=after)
+    return list(pools[:limit])
+
+
+def identity_get(identity_id: str) -> Identity:
+    """An identity (its id, pool id, state and revocation time only)."""
+    identity = (
+        Identity.objects.filter(id=identity_id)
+        .only("id", "pool_id", "state", "credentials_not_before")
+        .first()
+    )
+    if identity is None:
+        raise ResourceNotFound(f"Identity '{identity_id}' not found.")
+    return identity
+
+
+def identity_for_key(key: AccessKey, identity_id: str) -> Identity:
+    identity = identity_get(identity_id)
+    if not key_reaches_pool(key, identity.pool_id):
+        raise ResourceNotFound(f"Identity '{identity_id}' not found.")
+    return identity
+
+
+def identity_login_names(identity: Identity) -> list[str]:
+    return sorted({login.provider for login in identity.logins.all()})
+
+
+def identities_page(
+    pool: IdentityPool, *, hide_disabled: bool, after: str | None, limit: int
+) -> list[Identity]:
+    identities: QuerySet[Identity] = Identity.objects.filter(pool=pool).order_by("id")
+    if hide_disabled:
+        identities = identities.exclude(state=Identity.State.DISABLED)
+    if after:
+        identities = identities.filter(id__gt=after)
+    return list(
+        identities.prefetch_related(Prefetch("logins", queryset=Login.objects.only("provider", "identity_id")))[
+            :limit
+        ]
+    )
+
+
+def identities_by_ids(ids: Iterable[str]) -> dict[str, Identity]:
+    return {i.id: i for i in Identity.objects.filter(id__in=list(ids))}
+
+
+def identity_revoked_before(identity_id: str) -> float:
+    """Seconds since the epoch before which the identity's credentials are refused; infinity
+    when the identity no longer exists."""
+    row = Identity.objects.filter(id=identity_id).values_list("credentials_not_before").first()
+    if row is None:
+        return float("inf")
+    return row[0].timestamp() if row[0] else 0.0
+
+
+def access_key_get(access_key_id: str) -> AccessKey | None:
+    return (
+        AccessKey.objects.filter(access_key_id=access_key_id, is_active=True)
+        .select_related("user")
+        .first()
+    )
+
+
+def signing_key_by_kid(kid: str) -> SigningKey | None:
+    return SigningKey.objects.filter(kid=kid).first()
+
+
+def signing_keys_published(*, now: float) -> list[SigningKey]:
+    cutoff = datetime.fromtimestamp(now - RETIRED_KEY_PUBLISHED_FOR, UTC)
+    return list(SigningKey.objects.filter(Q(retired__isnull=True) | Q(retired__gt=cutoff)))

@@ -1,0 +1,429 @@
+"""Every write to identity state, and the business operations built on them. Wire adapters,
+admin actions, commands and tasks all call these."""
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import regex
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from identity import clock, credentials, crypto, policies, selectors, tokens
+from identity.credentials import GONE, TemporaryCredentials
+from identity.errors import (
+    InvalidIdentityPoolConfiguration,
+    InvalidParameter,
+    NotAuthorized,
+)
+from identity.models import AccessKey, Identity, IdentityPool, Role, SigningKey
+from identity.selectors import PoolView, RoleView
+
+COGNITO_PRINCIPAL = "cognito-identity.amazonaws.com"
+AUD_KEY = f"{COGNITO_PRINCIPAL}:aud"
+AMR_KEY = f"{COGNITO_PRINCIPAL}:amr"
+SUB_KEY = f"{COGNITO_PRINCIPAL}:sub"
+
+
+def new_identity_id() -> str:
+    return f"{settings.COGNATE_REGION}:{uuid.uuid4()}"
+
+
+def _config_changed() -> None:
+    transaction.on_commit(selectors.config_changed)
+
+
+def _now_dt(now: float | None = None) -> datetime:
+    return datetime.fromtimestamp(clock.now() if now is None else now, UTC)
+
+
+# --- Roles -----------------------------------------------------------------------------------
+def default_trust_policy(*, pool_id: str, amr: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": COGNITO_PRINCIPAL},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {AUD_KEY: pool_id},
+                    "ForAnyValue:StringLike": {AMR_KEY: amr},
+                },
+            }
+        ],
+    }
+
+
+def default_access_policy() -> dict:
+    """`cognito-sync:*` on the caller's own identity only, as the AWS console's roles do."""
+    base = (
+        f"arn:aws:cognito-sync:{settings.COGNATE_REGION}:{settings.COGNATE_ACCOUNT_ID}:"
+        f"identitypool/${{{AUD_KEY}}}/identity/${{{SUB_KEY}}}"
+    )
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["cognito-sync:*"], "Resource": [base, f"{base}/*"]}
+        ],
+    }
+
+
+def role_arn_for(name: str) -> str:
+    return f"arn:aws:iam::{settings.COGNATE_ACCOUNT_ID}:role/{name}"
+
+
+def role_create(
+    *,
+    name: str,
+    trust_policy: dict,
+    policy: dict,
+    pool: IdentityPool | None = None,
+    description: str = "",
+    max_session_duration: int = 3600,
+) -> Role:
+    _config_changed()
+    return Role.objects.create(
+        arn=role_arn_for(name),
+        name=name,
+        role_id=crypto.random_id("AROA", 17),
+        pool=pool,
+        description=description,
+        trust_policy=trust_policy,
+        policy=policy,
+        max_session_duration=max_session_duration,
+    )
+
+
+@transaction.atomic
+def role_update(*, role: Role, **fields: Any) -> Role:
+    """Change a role's description, policies or session duration."""
+    allowed = {"description", "trust_policy", "policy", "max_session_duration"}
+    if set(fields) - allowed:
+        raise TypeError(f"unknown role fields {set(fields) - allowed}")
+    for name, value in fields.items():
+        setattr(role, name, value)
+    role.save(update_fields=list(fields))
+    _config_changed()
+    return role
+
+
+@transaction.atomic
+def role_delete(*, role: Role) -> None:
+    """Delete a role; pools that used it have no role of that kind until one is set."""
+    role.delete()
+    _config_changed()
+
+
+def _default_role_name(pool: IdentityPool, kind: str) -> str:
+    stem = regex.sub(r"[^\w+=,.@-]", "_", pool.name, flags=regex.ASCII)
+    suffix = f"{kind}_Role"
+    name = f"Cognito_{stem}"[: 64 - len(suffix)] + suffix
+    if Role.objects.filter(name=name).exists():
+        tail = "_" + pool.id.split(":")[1][:8]
+        name = name[: 64 - len(tail)] + tail
+    return name
+
+
+def _default_roles_create(pool: IdentityPool) -> None:
+    for kind, amr, field in (
+        ("Unauth", "unauthenticated", "unauthenticated_role"),
+        ("Auth", "authenticated", "authenticated_role"),
+    ):
+        role = role_create(
+            name=_default_role_name(pool, kind),
+            trust_policy=default_trust_policy(pool_id=pool.id, amr=amr),
+            policy=default_access_policy(),
+            pool=pool,
+            description=f"Default {amr} role of the identity pool {pool.name}",
+        )
+        setattr(pool, field, role)
+    pool.save(update_fields=["unauthenticated_role", "authenticated_role"])
+
+
+# --- Pools -----------------------------------------------------------------------------------
+_POOL_FIELDS = {
+    "name",
+    "allow_unauthenticated",
+    "allow_classic_flow",
+    "supported_login_providers",
+    "developer_provider_name",
+    "openid_connect_provider_arns",
+    "cognito_identity_providers",
+    "saml_provider_arns",
+    "tags",
+}
+
+
+@transaction.atomic
+def pool_create(*, name: str, pool_id: str | None = None, **config: Any) -> IdentityPool:
+    """Create a pool with its two default roles (guest and authenticated)."""
+    unknown = set(config) - _POOL_FIELDS
+    if unknown:
+        raise TypeError(f"unknown pool fields {unknown}")
+    pool = IdentityPool.objects.create(id=pool_id or new_identity_id(), name=name, **config)
+    _default_roles_create(pool)
+    _config_changed()
+    return pool
+
+
+@transaction.atomic
+def pool_update(*, pool: IdentityPool, **config: Any) -> IdentityPool:
+    """Replace the pool's whole configuration (reference §2.1: omitted fields revert to their
+    defaults), except DeveloperProviderName, which cannot change once set."""
+    unknown = set(config) - _POOL_FIELDS
+    if unknown:
+        raise TypeError(f"unknown pool fields {unknown}")
+    pool = IdentityPool.objects.select_for_update().get(pk=pool.pk)
+    developer = config.pop("developer_provider_name", "") or ""
+    if pool.developer_provider_name and developer not in ("", pool.developer_provider_name):
+        raise InvalidParameter(
+            f"DeveloperProviderName cannot be changed once set; it is "
+            f"'{pool.developer_provider_name}' for this pool."
+        )
+    defaults = {
+        "allow_classic_flow": False,
+        "supported_login_providers": {},
+        "openid_connect_provider_arns": [],
+        "cognito_identity_providers": [],
+        "saml_provider_arns": [],
+        "tags": {},
+    }
+    for field, value in {**defaults, **config}.items():
+        setattr(pool, field, value)
+    pool.developer_provider_name = pool.developer_provider_name or developer
+    pool.modified = timezone.now()
+    pool.save()
+    _config_changed()
+    return pool
+
+
+@transaction.atomic
+def pool_delete(*, pool: IdentityPool) -> None:
+    """Delete a pool, its identities and their data; their credentials stop working."""
+    pool_id = pool.id
+    pool.delete()
+    _config_changed()
+    transaction.on_commit(
+        lambda: credentials.revocation_remember(pool_id=pool_id, not_before=GONE)
+    )
+
+
+@transaction.atomic
+def pool_roles_set(*, pool: IdentityPool, roles: dict[str, str], role_mappings: dict) -> None:
+    """Set the pool's authenticated/unauthenticated roles (by ARN) and role mappings."""
+    pool = IdentityPool.objects.select_for_update().get(pk=pool.pk)
+    found = {arn: Role.objects.filter(arn=arn).first() for arn in roles.values()}
+    missing = [arn for arn, role in found.items() if role is None]
+    if missing:
+        raise InvalidParameter(
+            f"Role {missing[0]} does not exist on this server. Create it in the admin "
+            "(Identity › Roles) or use one of the pool's default roles."
+        )
+    pool.authenticated_role = found.get(roles.get("authenticated", ""))
+    pool.unauthenticated_role = found.get(roles.get("unauthenticated", ""))
+    pool.role_mappings = role_mappings
+    pool.modified = timezone.now()
+    pool.save(
+        update_fields=["authenticated_role", "unauthenticated_role", "role_mappings", "modified"]
+    )
+    _config_changed()
+
+
+MAX_TAGS = 50
+
+
+@transaction.atomic
+def pool_tag(*, pool: IdentityPool, tags: dict[str, str]) -> None:
+    pool = IdentityPool.objects.select_for_update().get(pk=pool.pk)
+    merged = {**pool.tags, **tags}
+    if len(merged) > MAX_TAGS:
+        raise InvalidParameter(
+            f"An identity pool can have at most {MAX_TAGS} tags; this would make {len(merged)}."
+        )
+    pool.tags = merged
+    pool.save(update_fields=["tags"])
+    _config_changed()
+
+
+@transaction.atomic
+def pool_untag(*, pool: IdentityPool, keys: list[str]) -> None:
+    pool = IdentityPool.objects.select_for_update().get(pk=pool.pk)
+    pool.tags = {k: v for k, v in pool.tags.items() if k not in set(keys)}
+    pool.save(update_fields=["tags"])
+    _config_changed()
+
+
+# --- Identities ------------------------------------------------------------------------------
+def identity_create_guest(*, pool: PoolView) -> Identity:
+    """A new guest identity (GetId without Logins: a new one on every call)."""
+    if not pool.allow_unauthenticated:
+        raise NotAuthorized("Unauthenticated access is not supported for this identity pool.")
+    return Identity.objects.create(id=new_identity_id(), pool_id=pool.id)
+
+
+def identity_check_guest_access(identity: Identity, pool: PoolView) -> None:
+    """Refuse unauthenticated use of anything but a live guest of a pool that allows them."""
+    if identity.state != Identity.State.GUEST:
+        raise NotAuthorized(f"Access to Identity '{identity.id}' is forbidden.")
+    if not pool.allow_unauthenticated:
+        raise NotAuthorized("Unauthenticated access is not supported for this identity pool.")
+
+
+@transaction.atomic
+def identity_revoke_credentials(*, identity: Identity, now: float | None = None) -> None:
+    """Refuse every credential and token issued to the identity until now."""
+    at = _now_dt(now)
+    Identity.objects.filter(pk=identity.pk).update(credentials_not_before=at, modified=at)
+    identity.credentials_not_before = at
+    transaction.on_commit(
+        lambda: credentials.revocation_remember(identity_id=identity.id, not_before=at.timestamp())
+    )
+
+
+@transaction.atomic
+def identity_disable(*, identity: Identity, now: float | None = None) -> None:
+    Identity.objects.filter(pk=identity.pk).update(state=Identity.State.DISABLED)
+    identity.state = Identity.State.DISABLED
+    identity_revoke_credentials(identity=identity, now=now)
+
+
+@transaction.atomic
+def identities_delete(*, identities: list[Identity]) -> None:
+    """Delete identities with their logins and data; their credentials stop working."""
+    ids = [identity.id for identity in identities]
+    Identity.objects.filter(id__in=ids).delete()
+
+    def remember() -> None:
+        for identity_id in ids:
+            credentials.revocation_remember(identity_id=identity_id, not_before=GONE)
+
+    transaction.on_commit(remember)
+
+
+# --- Credentials and tokens ------------------------------------------------------------------
+def role_trusts(role: RoleView, *, pool_id: str, identity_id: str, amr: list[str]) -> bool:
+    """Whether the role's trust policy lets this identity assume it through Cognito."""
+    request = policies.Request(
+        action="sts:AssumeRoleWithWebIdentity",
+        principal={"Federated": COGNITO_PRINCIPAL},
+        context={AUD_KEY: pool_id, AMR_KEY: amr, SUB_KEY: identity_id},
+    )
+    return policies.is_allowed([role.trust_policy], request)
+
+
+def _invalid_configuration() -> InvalidIdentityPoolConfiguration:
+    return InvalidIdentityPoolConfiguration(
+        "Invalid identity pool configuration. Check assigned IAM roles for this pool."
+    )
+
+
+def guest_credentials_issue(
+    *,
+    identity: Identity,
+    pool: PoolView,
+    custom_role_arn: str | None = None,
+    now: float | None = None,
+) -> TemporaryCredentials:
+    """Temporary credentials for a guest, with the pool's unauthenticated role (the enhanced
+    flow: Cognito assumes the role on the guest's behalf)."""
+    identity_check_guest_access(identity, pool)
+    role = pool.unauthenticated_role
+    if custom_role_arn and (role is None or custom_role_arn != role.arn):
+        raise InvalidParameter(
+            "CustomRoleArn must be the pool's unauthenticated role for a guest identity."
+        )
+    amr = ["unauthenticated"]
+    if role is None or not role_trusts(role, pool_id=identity.pool_id, identity_id=identity.id,
+                                       amr=amr):
+        raise _invalid_configuration()
+    return credentials.credentials_issue(
+        identity_id=identity.id,
+        pool_id=identity.pool_id,
+        role_arn=role.arn,
+        role_id=role.role_id,
+        amr=amr,
+        duration=min(settings.COGNATE_CREDENTIALS_LIFETIME, role.max_session_duration),
+        now=now,
+    )
+
+
+def guest_openid_token_issue(
+    *, identity: Identity, pool: PoolView, now: float | None = None
+) -> str:
+    """The OpenID token of a guest (GetOpenIdToken), for the classic flow."""
+    identity_check_guest_access(identity, pool)
+    if not pool.allow_classic_flow:
+        raise InvalidParameter("Basic (classic) flow is not enabled, please use enhanced flow.")
+    return tokens.openid_token_issue(
+        identity_id=identity.id,
+        pool_id=identity.pool_id,
+        amr=["unauthenticated"],
+        lifetime=settings.COGNATE_OPENID_TOKEN_LIFETIME,
+        now=now,
+    )
+
+
+# --- Operator access keys and signing keys ---------------------------------------------------
+KEY_SECRET_PURPOSE = "cognate.access-key-secret"
+
+
+@transaction.atomic
+def access_key_create(
+    *, user, description: str = "", pools: list[IdentityPool] | None = None
+) -> tuple[AccessKey, str]:
+    """A new access key for a staff user; the secret is returned once and kept encrypted."""
+    if not (user.is_active and user.is_staff):
+        raise ValueError(f"{user} must be an active staff user to hold access keys.")
+    secret = secrets.token_urlsafe(30)
+    key = AccessKey.objects.create(
+        access_key_id=crypto.random_id("AKIA"),
+        secret_encrypted=crypto.seal(KEY_SECRET_PURPOSE, secret.encode()),
+        user=user,
+        description=description,
+    )
+    if pools:
+        key.pools.set(pools)
+    return key, secret
+
+
+def access_key_secret(key: AccessKey) -> str:
+    return crypto.open_sealed(KEY_SECRET_PURPOSE, key.secret_encrypted).decode()
+
+
+@transaction.atomic
+def access_key_deactivate(*, key: AccessKey) -> None:
+    key.is_active = False
+    key.save(update_fields=["is_active"])
+
+
+def access_key_touch(*, key: AccessKey) -> None:
+    """Note when a key was last used (at most once a minute per key)."""
+    at = timezone.now()
+    if key.last_used is None or (at - key.last_used).total_seconds() > 60:
+        AccessKey.objects.filter(pk=key.pk).update(last_used=at)
+
+
+@transaction.atomic
+def signing_key_create() -> SigningKey:
+    kid, sealed, jwk = tokens.generate_key_material()
+    return SigningKey.objects.create(kid=kid, private_key_encrypted=sealed, public_jwk=jwk)
+
+
+def signing_key_current() -> SigningKey:
+    """The newest key in service, made on first use."""
+    key = SigningKey.objects.filter(retired__isnull=True).order_by("-created").first()
+    return key or signing_key_create()
+
+
+@transaction.atomic
+def signing_key_rotate() -> SigningKey:
+    """Put a new key in service; the old ones stay published until their tokens expire."""
+    new = signing_key_create()
+    SigningKey.objects.filter(retired__isnull=True).exclude(pk=new.pk).update(
+        retired=timezone.now()
+    )
+    tokens.forget_cached_keys()
+    return new

@@ -1,0 +1,1 @@
+"""Datasets and records, the Cognito Sync API, the websocket consumer and change events."""

@@ -1,0 +1,183 @@
+"""Real servers for tests and benchmarks: Cognate under its ASGI server on a fresh database,
+and moto's server. Each binds 127.0.0.1 on a free port and is stopped on exit."""
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                if response.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def fresh_database(label: str, tmp: Path) -> Iterator[str]:
+    """A new, empty database URL: a database on the PostgreSQL of DATABASE_URL when that is
+    set, else an SQLite file; removed afterwards."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        yield f"sqlite:///{tmp / f'{label}.sqlite3'}"
+        return
+    import psycopg
+
+    name = f"cognate_{label}_{secrets.token_hex(4)}"
+    parts = urlsplit(base)
+    admin_url = urlunsplit(parts._replace(scheme="postgresql"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Cognate:
+    url: str
+    env: dict[str, str]
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.url}/aws"
+
+    def manage(self, *args: str, check: bool = True, input: str | None = None):
+        return subprocess.run(
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            input=input,
+        )
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
+        "DEBUG": "false",
+        "REDIS_KEY_PREFIX": f"cognate-test-{secrets.token_hex(4)}",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+    return env
+
+
+def start_asgi(env: dict[str, str], port: int, *, workers: int = 1, log: Path | None = None):
+    """The production server command: daphne for one process, uvicorn for several."""
+    if workers > 1:
+        command = [
+            PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--no-access-log",
+            "--log-level", "warning",
+        ]
+    else:
+        command = [
+            PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
+            "config.asgi:application",
+        ]
+    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+
+
+@contextlib.contextmanager
+def cognate(tmp: Path, *, workers: int = 1, label: str = "live", **extra_env: str):
+    with fresh_database(label, tmp) as database_url:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = Cognate(url=url, env=server_env(database_url, COGNATE_ISSUER_URL=url,
+                                                 ALLOWED_HOSTS="127.0.0.1,localhost",
+                                                 **extra_env))
+        server.manage("migrate", "--noinput")
+        process = start_asgi(server.env, port, workers=workers, log=tmp / f"{label}.log")
+        server.processes.append(process)
+        try:
+            wait_for(f"{url}/healthz", process=process)
+            yield server
+        finally:
+            for process in server.processes:
+                stop(process)
+
+
+@contextlib.contextmanager
+def cognate_server(*, workers: int = 1) -> Iterator[tuple[str, str]]:
+    """For benchmarks: (endpoint, demo pool id) of a fresh server."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, cognate(Path(tmp), workers=workers,
+                                                        label="bench") as server:
+        out = server.manage("ensure_demo_pool", "--endpoint", server.endpoint).stdout
+        pool_id = out.split("Demo identity pool: ")[1].split()[0]
+        yield server.endpoint, pool_id
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[tuple[str, str]]:
+    """moto's server with one identity pool that allows guests: (endpoint, pool id)."""
+    import boto3
+
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for(f"{endpoint}/moto-api/", process=process)
+        client = boto3.client(
+            "cognito-identity",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106
+        )
+        pool = client.create_identity_pool(
+            IdentityPoolName="bench", AllowUnauthenticatedIdentities=True
+        )
+        yield endpoint, pool["IdentityPoolId"]
+    finally:
+        stop(process)
