@@ -24,6 +24,14 @@ class _KeyCache:
     public: dict | None = None
 
 
+_UNVERIFIED = {
+    "verify_signature": False,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+}
 _cache = _KeyCache()
 _public_keys: dict[str, object] = {}
 _lock = threading.Lock()
@@ -103,7 +111,7 @@ def _public_key(kid: str):
 def is_own_token(token: str) -> bool:
     """Whether an (unverified) JWT names this server as its issuer."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
+        claims = jwt.decode(token, options=_UNVERIFIED)
     except jwt.PyJWTError:
         return False
     return claims.get("iss") == settings.COGNATE_ISSUER_URL
@@ -114,7 +122,7 @@ def openid_token_claims(token: str, *, now: float | None = None) -> dict:
     now = clock.now() if now is None else now
     try:
         header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        unverified = jwt.decode(token, options=_UNVERIFIED)
     except jwt.PyJWTError:
         raise TokenRejected(
             "malformed", "The ID Token provided is not a valid JWT."

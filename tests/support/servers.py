@@ -94,8 +94,9 @@ class Cognate:
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    inherited = {k: v for k, v in os.environ.items() if k != "CACHE_URL"}
     env = {
-        **os.environ,
+        **inherited,
         "DATABASE_URL": database_url,
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
         "DEBUG": "false",
@@ -128,6 +129,8 @@ def cognate(tmp: Path, *, workers: int = 1, label: str = "live", **extra_env: st
     with fresh_database(label, tmp) as database_url:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        if not os.environ.get("REDIS_URL"):
+            extra_env.setdefault("CACHE_URL", f"filecache://{tmp / f'{label}-cache'}")
         server = Cognate(url=url, env=server_env(database_url, COGNATE_ISSUER_URL=url,
                                                  ALLOWED_HOSTS="127.0.0.1,localhost",
                                                  **extra_env))
