@@ -29,6 +29,7 @@ run: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	SECRET_KEY=type-checking-only $(BIN)/mypy
 
 pytest: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

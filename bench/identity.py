@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.servers import cognate_server, moto_server  # noqa: E402
+from tests.support.servers import cognate_server, moto_server
 
 TARGET = "AWSCognitoIdentityService."
 
@@ -103,8 +103,9 @@ def main():
     if args.endpoint:
         if not args.pool:
             parser.error("--pool is needed with --endpoint")
-        ours = report("cognate", *asyncio.run(run(args.endpoint, args.pool, args.concurrency,
-                                                  args.seconds)))
+        ours = report(
+            "cognate", *asyncio.run(run(args.endpoint, args.pool, args.concurrency, args.seconds))
+        )
     else:
         with cognate_server(workers=args.workers) as (endpoint, pool_id):
             ours = report(

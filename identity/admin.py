@@ -165,7 +165,7 @@ class RoleAdmin(admin.ModelAdmin):
 class LoginInline(admin.TabularInline):
     model = Login
     fields = ["provider", "subject", "created"]
-    readonly_fields = fields
+    readonly_fields = ["provider", "subject", "created"]
     extra = 0
     can_delete = False
 
@@ -265,7 +265,7 @@ class AccessKeyAdmin(admin.ModelAdmin):
 class SigningKeyAdmin(admin.ModelAdmin):
     list_display = ["kid", "algorithm", "created", "retired"]
     readonly_fields = ["kid", "algorithm", "created", "retired", "public_key"]
-    fields = readonly_fields
+    fields = ["kid", "algorithm", "created", "retired", "public_key"]
     actions = ["rotate"]
 
     def has_add_permission(self, request):

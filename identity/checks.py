@@ -4,14 +4,15 @@ from urllib.parse import urlsplit
 
 import regex
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 _REGION = regex.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 @register()
 def cognate_settings(app_configs, **kwargs):
-    problems = []
+    problems: list[CheckMessage] = []
     if not _REGION.fullmatch(settings.COGNATE_REGION):
         problems.append(
             Error(
@@ -37,10 +38,7 @@ def cognate_settings(app_configs, **kwargs):
                 id="cognate.E003",
             )
         )
-    elif issuer.scheme == "http" and not settings.DEBUG and issuer.hostname not in (
-        "127.0.0.1",
-        "localhost",
-    ):
+    elif issuer.scheme == "http" and not settings.DEBUG and issuer.hostname not in LOCAL_HOSTS:
         problems.append(
             Warning(
                 "COGNATE_ISSUER_URL uses http:// for a public host.",

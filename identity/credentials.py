@@ -167,8 +167,9 @@ def _pool_key(pool_id: str) -> str:
     return f"pool-revoked-before:{pool_id}"
 
 
-def revocation_remember(*, identity_id: str | None = None, pool_id: str | None = None,
-                        not_before: float) -> None:
+def revocation_remember(
+    *, identity_id: str | None = None, pool_id: str | None = None, not_before: float
+) -> None:
     if identity_id is not None:
         cache.set(_identity_key(identity_id), not_before, _REVOCATION_TTL)
     if pool_id is not None:

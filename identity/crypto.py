@@ -17,9 +17,9 @@ _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
 def _derive(secret: str, purpose: str) -> Fernet:
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"cognate", info=purpose.encode()
-    ).derive(secret.encode())
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"cognate", info=purpose.encode()).derive(
+        secret.encode()
+    )
     return Fernet(base64.urlsafe_b64encode(key))
 
 

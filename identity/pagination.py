@@ -23,7 +23,9 @@ def position_after(listing: str, token: str | None) -> str | None:
         ) from None
 
 
-def page(listing: str, items: list, limit: int, key=lambda item: item.id) -> tuple[list, str | None]:
+def page(
+    listing: str, items: list, limit: int, key=lambda item: item.id
+) -> tuple[list, str | None]:
     """Given up to limit+1 items, the page to return and the token for the next one."""
     if len(items) > limit:
         items = items[:limit]

@@ -174,19 +174,24 @@ def _principal_matches(principal: Any, asking: Mapping[str, str] | None) -> bool
     )
 
 
+def _matches_any(patterns: Any, value: str, context, *, ignore_case: bool = False) -> bool:
+    return any(_like(p, value, context, ignore_case) for p in _as_list(patterns))
+
+
 def _statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
     context = request.context
-    if "Action" in statement:
-        if not any(_like(a, request.action, {}, True) for a in _as_list(statement["Action"])):
+    targets: tuple[tuple[str, str, Mapping[str, ContextValue], bool], ...] = (
+        ("Action", request.action, {}, True),
+        ("Resource", request.resource, context, False),
+    )
+    for key, value, variables, ignore_case in targets:
+        if key in statement and not _matches_any(
+            statement[key], value, variables, ignore_case=ignore_case
+        ):
             return False
-    elif "NotAction" in statement:
-        if any(_like(a, request.action, {}, True) for a in _as_list(statement["NotAction"])):
-            return False
-    if "Resource" in statement:
-        if not any(_like(r, request.resource, context) for r in _as_list(statement["Resource"])):
-            return False
-    elif "NotResource" in statement:
-        if any(_like(r, request.resource, context) for r in _as_list(statement["NotResource"])):
+        if f"Not{key}" in statement and _matches_any(
+            statement[f"Not{key}"], value, variables, ignore_case=ignore_case
+        ):
             return False
     if "Principal" in statement and not _principal_matches(
         statement["Principal"], request.principal

@@ -13,7 +13,6 @@ from django.db.models import Prefetch, Q, QuerySet
 from identity.errors import ResourceNotFound
 from identity.models import AccessKey, Identity, IdentityPool, Login, Role, SigningKey
 
-
 # A retired signing key stays published this long: the longest token lifetime (developer
 # tokens, 24 hours) plus the clock skew verifiers allow.
 RETIRED_KEY_PUBLISHED_FOR = 86400 + 300
@@ -212,9 +211,9 @@ def identities_page(
     if after:
         identities = identities.filter(id__gt=after)
     return list(
-        identities.prefetch_related(Prefetch("logins", queryset=Login.objects.only("provider", "identity_id")))[
-            :limit
-        ]
+        identities.prefetch_related(
+            Prefetch("logins", queryset=Login.objects.only("provider", "identity_id"))
+        )[:limit]
     )
 
 

@@ -206,9 +206,7 @@ def pool_delete(*, pool: IdentityPool) -> None:
     pool_id = pool.id
     pool.delete()
     _config_changed()
-    transaction.on_commit(
-        lambda: credentials.revocation_remember(pool_id=pool_id, not_before=GONE)
-    )
+    transaction.on_commit(lambda: credentials.revocation_remember(pool_id=pool_id, not_before=GONE))
 
 
 @transaction.atomic
@@ -220,7 +218,7 @@ def pool_roles_set(*, pool: IdentityPool, roles: dict[str, str], role_mappings: 
     if missing:
         raise InvalidParameter(
             f"Role {missing[0]} does not exist on this server. Create it in the admin "
-            "(Identity › Roles) or use one of the pool's default roles."
+            "(Identity, Roles) or use one of the pool's default roles."
         )
     pool.authenticated_role = found.get(roles.get("authenticated", ""))
     pool.unauthenticated_role = found.get(roles.get("unauthenticated", ""))
@@ -336,8 +334,9 @@ def guest_credentials_issue(
             "CustomRoleArn must be the pool's unauthenticated role for a guest identity."
         )
     amr = ["unauthenticated"]
-    if role is None or not role_trusts(role, pool_id=identity.pool_id, identity_id=identity.id,
-                                       amr=amr):
+    if role is None or not role_trusts(
+        role, pool_id=identity.pool_id, identity_id=identity.id, amr=amr
+    ):
         raise _invalid_configuration()
     return credentials.credentials_issue(
         identity_id=identity.id,

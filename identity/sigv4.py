@@ -63,7 +63,9 @@ def parse_authorization(header: str) -> Authorization:
             "incomplete", f"Unsupported signing algorithm {algorithm!r}; use {ALGORITHM}."
         )
     fields = dict(_AUTH_FIELD.findall(rest))
-    missing = [name for name in ("Credential", "SignedHeaders", "Signature") if not fields.get(name)]
+    missing = [
+        name for name in ("Credential", "SignedHeaders", "Signature") if not fields.get(name)
+    ]
     if missing:
         raise SignatureRefused(
             "incomplete",

@@ -4,6 +4,7 @@ the identity id, `amr`."""
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -20,11 +21,10 @@ _CURRENT_KEY_TTL = 60.0
 
 @dataclass
 class _KeyCache:
-    current: tuple[float, str, object] | None = None  # (loaded at, kid, private key)
-    public: dict | None = None
+    current: tuple[float, str, Any] | None = None  # (loaded at, kid, private key)
 
 
-_UNVERIFIED = {
+_UNVERIFIED: Any = {
     "verify_signature": False,
     "verify_exp": False,
     "verify_nbf": False,
@@ -33,7 +33,7 @@ _UNVERIFIED = {
     "verify_iss": False,
 }
 _cache = _KeyCache()
-_public_keys: dict[str, object] = {}
+_public_keys: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
@@ -42,7 +42,7 @@ def _private_key(row: SigningKey):
     return serialization.load_pem_private_key(pem, password=None)
 
 
-def _current_signing_key(now: float) -> tuple[str, object]:
+def _current_signing_key(now: float) -> tuple[str, Any]:
     with _lock:
         if _cache.current and now - _cache.current[0] < _CURRENT_KEY_TTL:
             return _cache.current[1], _cache.current[2]
@@ -124,9 +124,7 @@ def openid_token_claims(token: str, *, now: float | None = None) -> dict:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options=_UNVERIFIED)
     except jwt.PyJWTError:
-        raise TokenRejected(
-            "malformed", "The ID Token provided is not a valid JWT."
-        ) from None
+        raise TokenRejected("malformed", "The ID Token provided is not a valid JWT.") from None
     if unverified.get("iss") != settings.COGNATE_ISSUER_URL:
         raise TokenRejected(
             "foreign",

@@ -5,6 +5,7 @@ clients pointed at it.
 In CI (CI=true) a test that needs PostgreSQL or Redis fails when they are missing, and any
 skipped test fails the run; elsewhere such tests skip with the reason."""
 
+import contextlib
 import os
 import re
 
@@ -49,9 +50,8 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    elif CI and _skipped and exitstatus == pytest.ExitCode.OK:
+    no_tests = exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
+    if no_tests or (CI and _skipped and exitstatus == pytest.ExitCode.OK):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -78,12 +78,17 @@ def make_operator(live, username: str, *, superuser: bool = True, pools=()) -> d
     """A staff user with an access key, made with the server's own management commands."""
     if superuser:
         live.manage(
-            "createsuperuser", "--noinput", "--username", username, "--email",
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            username,
+            "--email",
             f"{username}@example.com",
         )
     else:
         live.manage(
-            "shell", "-c",
+            "shell",
+            "-c",
             "from django.contrib.auth.models import User; "
             f"User.objects.create_user({username!r}, is_staff=True)",
         )
@@ -130,10 +135,8 @@ def guest_pool(ops):
         IdentityPoolName="guests", AllowUnauthenticatedIdentities=True, AllowClassicFlow=True
     )
     yield pool
-    try:
+    with contextlib.suppress(ops.exceptions.ResourceNotFoundException):
         ops.delete_identity_pool(IdentityPoolId=pool["IdentityPoolId"])
-    except ops.exceptions.ResourceNotFoundException:
-        pass
 
 
 def temporary_credentials(creds: dict) -> dict:

@@ -319,4 +319,3 @@ def delete_identities(caller, params):
     if deletable:
         services.identities_delete(identities=deletable)
     return {"UnprocessedIdentityIds": unprocessed}
-

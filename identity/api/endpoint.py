@@ -13,6 +13,7 @@ from django.db import DatabaseError
 from identity import shapes
 from identity.api import cognito_identity, render, sts
 from identity.api import query as query_params
+from identity.api.render import ApiResponse
 from identity.auth import authenticate
 from identity.errors import (
     AwsError,
@@ -22,7 +23,6 @@ from identity.errors import (
     SerializationFailed,
     UnknownOperation,
 )
-from identity.api.render import ApiResponse
 from identity.sigv4 import ArrivedRequest
 
 logger = logging.getLogger(__name__)

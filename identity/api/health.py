@@ -38,7 +38,10 @@ async def healthz(request):
     channel_layer = await _channel_layer_ok()
     healthy = database == "ok" and channel_layer == "ok"
     return JsonResponse(
-        {"status": "ok" if healthy else "unhealthy", "database": database,
-         "channel_layer": channel_layer},
+        {
+            "status": "ok" if healthy else "unhealthy",
+            "database": database,
+            "channel_layer": channel_layer,
+        },
         status=200 if healthy else 503,
     )

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,118 +15,251 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='IdentityPool',
+            name="IdentityPool",
             fields=[
-                ('id', models.CharField(max_length=55, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=128)),
-                ('allow_unauthenticated', models.BooleanField(default=False, help_text='AllowUnauthenticatedIdentities', verbose_name='allow guests')),
-                ('allow_classic_flow', models.BooleanField(default=False, help_text='AllowClassicFlow')),
-                ('supported_login_providers', models.JSONField(blank=True, default=dict)),
-                ('developer_provider_name', models.CharField(blank=True, default='', max_length=128)),
-                ('openid_connect_provider_arns', models.JSONField(blank=True, default=list)),
-                ('cognito_identity_providers', models.JSONField(blank=True, default=list)),
-                ('saml_provider_arns', models.JSONField(blank=True, default=list)),
-                ('tags', models.JSONField(blank=True, default=dict)),
-                ('role_mappings', models.JSONField(blank=True, default=dict)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('modified', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.CharField(max_length=55, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=128)),
+                (
+                    "allow_unauthenticated",
+                    models.BooleanField(
+                        default=False,
+                        help_text="AllowUnauthenticatedIdentities",
+                        verbose_name="allow guests",
+                    ),
+                ),
+                (
+                    "allow_classic_flow",
+                    models.BooleanField(default=False, help_text="AllowClassicFlow"),
+                ),
+                ("supported_login_providers", models.JSONField(blank=True, default=dict)),
+                (
+                    "developer_provider_name",
+                    models.CharField(blank=True, default="", max_length=128),
+                ),
+                ("openid_connect_provider_arns", models.JSONField(blank=True, default=list)),
+                ("cognito_identity_providers", models.JSONField(blank=True, default=list)),
+                ("saml_provider_arns", models.JSONField(blank=True, default=list)),
+                ("tags", models.JSONField(blank=True, default=dict)),
+                ("role_mappings", models.JSONField(blank=True, default=dict)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("modified", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='SigningKey',
+            name="SigningKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kid', models.CharField(max_length=64, unique=True)),
-                ('algorithm', models.CharField(default='RS512', max_length=10)),
-                ('private_key_encrypted', models.TextField(editable=False)),
-                ('public_jwk', models.JSONField(editable=False)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('retired', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kid", models.CharField(max_length=64, unique=True)),
+                ("algorithm", models.CharField(default="RS512", max_length=10)),
+                ("private_key_encrypted", models.TextField(editable=False)),
+                ("public_jwk", models.JSONField(editable=False)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("retired", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='Identity',
+            name="Identity",
             fields=[
-                ('id', models.CharField(max_length=55, primary_key=True, serialize=False)),
-                ('state', models.CharField(choices=[('guest', 'Guest'), ('authenticated', 'Authenticated'), ('disabled', 'Disabled')], default='guest', max_length=16)),
-                ('credentials_not_before', models.DateTimeField(blank=True, help_text='Credentials and tokens issued before this time are refused (revocation).', null=True)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('modified', models.DateTimeField(default=django.utils.timezone.now)),
-                ('merged_into', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='merged_from', to='identity.identity')),
-                ('pool', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='identities', to='identity.identitypool')),
+                ("id", models.CharField(max_length=55, primary_key=True, serialize=False)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("guest", "Guest"),
+                            ("authenticated", "Authenticated"),
+                            ("disabled", "Disabled"),
+                        ],
+                        default="guest",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "credentials_not_before",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Credentials and tokens issued before this time are refused (revocation).",
+                        null=True,
+                    ),
+                ),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("modified", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="merged_from",
+                        to="identity.identity",
+                    ),
+                ),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="identities",
+                        to="identity.identitypool",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'identities',
+                "verbose_name_plural": "identities",
             },
         ),
         migrations.CreateModel(
-            name='AccessKey',
+            name="AccessKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('access_key_id', models.CharField(max_length=32, unique=True)),
-                ('secret_encrypted', models.TextField(editable=False)),
-                ('description', models.CharField(blank=True, default='', max_length=200)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_used', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='access_keys', to=settings.AUTH_USER_MODEL)),
-                ('pools', models.ManyToManyField(blank=True, help_text='Limit the key to these pools; leave empty for every pool.', related_name='+', to='identity.identitypool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("access_key_id", models.CharField(max_length=32, unique=True)),
+                ("secret_encrypted", models.TextField(editable=False)),
+                ("description", models.CharField(blank=True, default="", max_length=200)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_used", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="access_keys",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "pools",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Limit the key to these pools; leave empty for every pool.",
+                        related_name="+",
+                        to="identity.identitypool",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='Login',
+            name="Login",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=2048)),
-                ('subject', models.CharField(max_length=1024)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('identity', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='logins', to='identity.identity')),
-                ('pool', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='logins', to='identity.identitypool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=2048)),
+                ("subject", models.CharField(max_length=1024)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "identity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="logins",
+                        to="identity.identity",
+                    ),
+                ),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="logins",
+                        to="identity.identitypool",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Role',
+            name="Role",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('arn', models.CharField(max_length=2048, unique=True)),
-                ('name', models.CharField(max_length=64)),
-                ('role_id', models.CharField(help_text='AROA… id of the role', max_length=32, unique=True)),
-                ('description', models.CharField(blank=True, default='', max_length=1000)),
-                ('trust_policy', models.JSONField(help_text='Who may assume the role (AssumeRolePolicyDocument)')),
-                ('policy', models.JSONField(help_text="What the role's credentials may do (policy document)")),
-                ('max_session_duration', models.PositiveIntegerField(default=3600)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('pool', models.ForeignKey(blank=True, help_text='The pool this role was made for; it is deleted with the pool.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='default_roles', to='identity.identitypool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("arn", models.CharField(max_length=2048, unique=True)),
+                ("name", models.CharField(max_length=64)),
+                (
+                    "role_id",
+                    models.CharField(help_text="AROA… id of the role", max_length=32, unique=True),
+                ),
+                ("description", models.CharField(blank=True, default="", max_length=1000)),
+                (
+                    "trust_policy",
+                    models.JSONField(
+                        help_text="Who may assume the role (AssumeRolePolicyDocument)"
+                    ),
+                ),
+                (
+                    "policy",
+                    models.JSONField(
+                        help_text="What the role's credentials may do (policy document)"
+                    ),
+                ),
+                ("max_session_duration", models.PositiveIntegerField(default=3600)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The pool this role was made for; it is deleted with the pool.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="default_roles",
+                        to="identity.identitypool",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='identitypool',
-            name='authenticated_role',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='identity.role'),
+            model_name="identitypool",
+            name="authenticated_role",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="identity.role",
+            ),
         ),
         migrations.AddField(
-            model_name='identitypool',
-            name='unauthenticated_role',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='identity.role'),
+            model_name="identitypool",
+            name="unauthenticated_role",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="identity.role",
+            ),
         ),
         migrations.AddIndex(
-            model_name='identity',
-            index=models.Index(fields=['pool', 'id'], name='identity_id_pool_id_cd0775_idx'),
+            model_name="identity",
+            index=models.Index(fields=["pool", "id"], name="identity_id_pool_id_cd0775_idx"),
         ),
         migrations.AddConstraint(
-            model_name='login',
-            constraint=models.UniqueConstraint(fields=('pool', 'provider', 'subject'), name='login_unique_per_pool'),
+            model_name="login",
+            constraint=models.UniqueConstraint(
+                fields=("pool", "provider", "subject"), name="login_unique_per_pool"
+            ),
         ),
     ]

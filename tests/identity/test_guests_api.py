@@ -33,7 +33,9 @@ def test_guest_credentials_work_for_one_hour(live, anon, guest_pool):
     assert 3590 < lifetime <= 3601
     sts = client(live, "sts", temporary_credentials(creds))
     caller = sts.get_caller_identity()
-    assert caller["Arn"].endswith(":assumed-role/Cognito_guestsUnauth_Role/CognitoIdentityCredentials")
+    assert caller["Arn"].endswith(
+        ":assumed-role/Cognito_guestsUnauth_Role/CognitoIdentityCredentials"
+    )
     assert caller["Account"] == "000000000000"
     assert caller["UserId"].startswith("AROA") and caller["UserId"].endswith(
         ":CognitoIdentityCredentials"
@@ -197,7 +199,8 @@ def test_hide_disabled_leaves_out_disabled_identities(live, ops, anon, guest_poo
     keep = anon.get_id(IdentityPoolId=pool_id)["IdentityId"]
     disabled = anon.get_id(IdentityPoolId=pool_id)["IdentityId"]
     live.manage(
-        "shell", "-c",
+        "shell",
+        "-c",
         "from identity import selectors, services; "
         f"services.identity_disable(identity=selectors.identity_get({disabled!r}))",
     )

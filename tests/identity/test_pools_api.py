@@ -47,7 +47,9 @@ def test_new_pool_gets_default_roles_limited_to_own_identity(ops):
     assert roles["Roles"]["unauthenticated"] == (
         "arn:aws:iam::000000000000:role/Cognito_RolesUnauth_Role"
     )
-    assert roles["Roles"]["authenticated"] == "arn:aws:iam::000000000000:role/Cognito_RolesAuth_Role"
+    assert (
+        roles["Roles"]["authenticated"] == "arn:aws:iam::000000000000:role/Cognito_RolesAuth_Role"
+    )
     assert "RoleMappings" not in roles
 
 
@@ -181,7 +183,9 @@ def test_set_roles_refuses_unknown_roles_and_incomplete_mappings(ops):
         ops.set_identity_pool_roles(
             IdentityPoolId=pool_id,
             Roles={},
-            RoleMappings={"graph.facebook.com": {"Type": "Rules", "AmbiguousRoleResolution": "Deny"}},
+            RoleMappings={
+                "graph.facebook.com": {"Type": "Rules", "AmbiguousRoleResolution": "Deny"}
+            },
         )
     assert "RulesConfiguration" in error_of(excinfo)[1]
     with pytest.raises(ClientError) as excinfo:
@@ -198,7 +202,9 @@ def test_tags_are_added_removed_and_listed(ops):
     created = ops.create_identity_pool(
         IdentityPoolName="Tagged", AllowUnauthenticatedIdentities=False, IdentityPoolTags={"a": "1"}
     )
-    arn = f"arn:aws:cognito-identity:us-east-1:000000000000:identitypool/{created['IdentityPoolId']}"
+    arn = (
+        f"arn:aws:cognito-identity:us-east-1:000000000000:identitypool/{created['IdentityPoolId']}"
+    )
     ops.tag_resource(ResourceArn=arn, Tags={"b": "2", "c": "3"})
     assert ops.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"a": "1", "b": "2", "c": "3"}
     ops.untag_resource(ResourceArn=arn, TagKeys=["a", "c"])
@@ -216,18 +222,32 @@ def test_tags_are_added_removed_and_listed(ops):
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        ({"IdentityPoolName": "x" * 129, "AllowUnauthenticatedIdentities": True},
-         "at 'identityPoolName' failed to satisfy constraint: Member must have length less "
-         "than or equal to 128"),
-        ({"IdentityPoolName": "bad/name", "AllowUnauthenticatedIdentities": True},
-         "Member must satisfy regular expression pattern"),
-        ({"IdentityPoolName": "ok", "AllowUnauthenticatedIdentities": True,
-          "DeveloperProviderName": "has space"},
-         "at 'developerProviderName'"),
-        ({"IdentityPoolName": "ok", "AllowUnauthenticatedIdentities": True,
-          "SupportedLoginProviders": {f"p{n}": "x" for n in range(11)}},
-         "at 'supportedLoginProviders' failed to satisfy constraint: Member must have length "
-         "less than or equal to 10"),
+        (
+            {"IdentityPoolName": "x" * 129, "AllowUnauthenticatedIdentities": True},
+            "at 'identityPoolName' failed to satisfy constraint: Member must have length less "
+            "than or equal to 128",
+        ),
+        (
+            {"IdentityPoolName": "bad/name", "AllowUnauthenticatedIdentities": True},
+            "Member must satisfy regular expression pattern",
+        ),
+        (
+            {
+                "IdentityPoolName": "ok",
+                "AllowUnauthenticatedIdentities": True,
+                "DeveloperProviderName": "has space",
+            },
+            "at 'developerProviderName'",
+        ),
+        (
+            {
+                "IdentityPoolName": "ok",
+                "AllowUnauthenticatedIdentities": True,
+                "SupportedLoginProviders": {f"p{n}": "x" for n in range(11)},
+            },
+            "at 'supportedLoginProviders' failed to satisfy constraint: Member must have length "
+            "less than or equal to 10",
+        ),
     ],
 )
 def test_invalid_pool_settings_are_refused_with_validation_errors(ops, kwargs, fragment):
@@ -277,7 +297,9 @@ def test_key_limited_to_a_pool_sees_only_that_pool(live, ops):
     other = ops.create_identity_pool(IdentityPoolName="Other", AllowUnauthenticatedIdentities=True)
     keys = make_operator(live, "scoped", pools=[mine["IdentityPoolId"]])
     scoped = client(live, "cognito-identity", keys)
-    listed = [p["IdentityPoolId"] for p in scoped.list_identity_pools(MaxResults=60)["IdentityPools"]]
+    listed = [
+        p["IdentityPoolId"] for p in scoped.list_identity_pools(MaxResults=60)["IdentityPools"]
+    ]
     assert listed == [mine["IdentityPoolId"]]
     with pytest.raises(scoped.exceptions.ResourceNotFoundException):
         scoped.describe_identity_pool(IdentityPoolId=other["IdentityPoolId"])

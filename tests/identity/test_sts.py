@@ -92,8 +92,11 @@ def test_unknown_role_is_access_denied(live, classic):
     [
         ("not-a-jwt", "The ID Token provided is not a valid JWT."),
         (
-            jwt.encode({"iss": "https://elsewhere.example", "sub": "x", "exp": 2**31},
-                       "secret-secret-secret-secret-32b!", algorithm="HS256"),
+            jwt.encode(
+                {"iss": "https://elsewhere.example", "sub": "x", "exp": 2**31},
+                "secret-secret-secret-secret-32b!",
+                algorithm="HS256",
+            ),
             "No OpenIDConnect provider found for the issuer 'https://elsewhere.example'.",
         ),
     ],
@@ -101,7 +104,8 @@ def test_unknown_role_is_access_denied(live, classic):
 def test_tokens_that_are_not_this_servers_are_invalid(live, classic, token, message):
     with pytest.raises(ClientError) as excinfo:
         client(live, "sts").assume_role_with_web_identity(
-            RoleArn=classic["roles"]["unauthenticated"], RoleSessionName="s1",
+            RoleArn=classic["roles"]["unauthenticated"],
+            RoleSessionName="s1",
             WebIdentityToken=token,
         )
     code, got, status = error_of(excinfo)
@@ -118,7 +122,8 @@ def test_tampered_token_is_invalid(live, classic):
     )
     with pytest.raises(ClientError) as excinfo:
         client(live, "sts").assume_role_with_web_identity(
-            RoleArn=classic["roles"]["unauthenticated"], RoleSessionName="s1",
+            RoleArn=classic["roles"]["unauthenticated"],
+            RoleSessionName="s1",
             WebIdentityToken=forged,
         )
     assert error_of(excinfo)[:2] == ("InvalidIdentityToken", "The token's signature is not valid.")
@@ -126,15 +131,21 @@ def test_tampered_token_is_invalid(live, classic):
 
 def test_expired_token_is_refused_with_expired_token(live, classic):
     # A token signed by the server's own key an hour ago (10 minute lifetime).
-    stale = live.manage(
-        "shell", "-c",
-        "import time; from identity import tokens; print(tokens.openid_token_issue("
-        f"identity_id={classic['identity_id']!r}, pool_id={classic['pool_id']!r}, "
-        "amr=['unauthenticated'], lifetime=600, now=time.time() - 3600))",
-    ).stdout.strip().splitlines()[-1]
+    stale = (
+        live.manage(
+            "shell",
+            "-c",
+            "import time; from identity import tokens; print(tokens.openid_token_issue("
+            f"identity_id={classic['identity_id']!r}, pool_id={classic['pool_id']!r}, "
+            "amr=['unauthenticated'], lifetime=600, now=time.time() - 3600))",
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     with pytest.raises(ClientError) as excinfo:
         client(live, "sts").assume_role_with_web_identity(
-            RoleArn=classic["roles"]["unauthenticated"], RoleSessionName="s1",
+            RoleArn=classic["roles"]["unauthenticated"],
+            RoleSessionName="s1",
             WebIdentityToken=stale,
         )
     code, message, status = error_of(excinfo)
@@ -149,10 +160,16 @@ def test_expired_token_is_refused_with_expired_token(live, classic):
         ({"DurationSeconds": 7200}, "ValidationError", "exceeds the MaxSessionDuration"),
         ({"RoleSessionName": "has space"}, "ValidationError", "roleSessionName"),
         ({"Policy": "{not json"}, "MalformedPolicyDocument", "not valid JSON"),
-        ({"Policy": json.dumps({"Statement": [{"Effect": "Maybe"}]})}, "MalformedPolicyDocument",
-         "Effect"),
-        ({"PolicyArns": [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}]}, "ValidationError",
-         "inline in Policy"),
+        (
+            {"Policy": json.dumps({"Statement": [{"Effect": "Maybe"}]})},
+            "MalformedPolicyDocument",
+            "Effect",
+        ),
+        (
+            {"PolicyArns": [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}]},
+            "ValidationError",
+            "inline in Policy",
+        ),
     ],
 )
 def test_bad_assume_role_parameters(live, classic, kwargs, code, fragment):
@@ -171,11 +188,15 @@ def test_bad_assume_role_parameters(live, classic, kwargs, code, fragment):
 
 
 def test_session_policy_is_kept_and_sized(live, classic):
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "cognito-sync:ListRecords", "Resource": "*"}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "cognito-sync:ListRecords", "Resource": "*"}],
+    }
     got = client(live, "sts").assume_role_with_web_identity(
-        RoleArn=classic["roles"]["unauthenticated"], RoleSessionName="s1",
-        WebIdentityToken=classic["token"], Policy=json.dumps(policy),
+        RoleArn=classic["roles"]["unauthenticated"],
+        RoleSessionName="s1",
+        WebIdentityToken=classic["token"],
+        Policy=json.dumps(policy),
     )
     assert 0 < got["PackedPolicySize"] < 100
 
@@ -191,7 +212,8 @@ def test_revoked_identity_token_and_credentials_are_refused(live, anon, classic)
     assert "revoked" in error_of(excinfo)[1]
     with pytest.raises(ClientError) as excinfo:
         client(live, "sts").assume_role_with_web_identity(
-            RoleArn=classic["roles"]["unauthenticated"], RoleSessionName="s1",
+            RoleArn=classic["roles"]["unauthenticated"],
+            RoleSessionName="s1",
             WebIdentityToken=classic["token"],
         )
     assert error_of(excinfo)[0] == "InvalidIdentityToken"

@@ -31,7 +31,7 @@ def wait_for(url: str, timeout: float = 60, process: subprocess.Popen | None = N
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status < 500:
                     return
         except OSError:
@@ -111,13 +111,31 @@ def start_asgi(env: dict[str, str], port: int, *, workers: int = 1, log: Path | 
     """The production server command: daphne for one process, uvicorn for several."""
     if workers > 1:
         command = [
-            PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--no-access-log",
-            "--log-level", "warning",
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ]
     else:
         command = [
-            PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
+            PYTHON,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-v",
+            "0",
             "config.asgi:application",
         ]
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
@@ -131,9 +149,15 @@ def cognate(tmp: Path, *, workers: int = 1, label: str = "live", **extra_env: st
         url = f"http://127.0.0.1:{port}"
         if not os.environ.get("REDIS_URL"):
             extra_env.setdefault("CACHE_URL", f"filecache://{tmp / f'{label}-cache'}")
-        server = Cognate(url=url, env=server_env(database_url, COGNATE_ISSUER_URL=url,
-                                                 ALLOWED_HOSTS="127.0.0.1,localhost",
-                                                 **extra_env))
+        server = Cognate(
+            url=url,
+            env=server_env(
+                database_url,
+                COGNATE_ISSUER_URL=url,
+                ALLOWED_HOSTS="127.0.0.1,localhost",
+                **extra_env,
+            ),
+        )
         server.manage("migrate", "--noinput")
         process = start_asgi(server.env, port, workers=workers, log=tmp / f"{label}.log")
         server.processes.append(process)
@@ -150,8 +174,10 @@ def cognate_server(*, workers: int = 1) -> Iterator[tuple[str, str]]:
     """For benchmarks: (endpoint, demo pool id) of a fresh server."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp, cognate(Path(tmp), workers=workers,
-                                                        label="bench") as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        cognate(Path(tmp), workers=workers, label="bench") as server,
+    ):
         out = server.manage("ensure_demo_pool", "--endpoint", server.endpoint).stdout
         pool_id = out.split("Demo identity pool: ")[1].split()[0]
         yield server.endpoint, pool_id
@@ -176,7 +202,7 @@ def moto_server() -> Iterator[tuple[str, str]]:
             endpoint_url=endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106
+            aws_secret_access_key="testing",
         )
         pool = client.create_identity_pool(
             IdentityPoolName="bench", AllowUnauthenticatedIdentities=True
