@@ -22,9 +22,9 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.runtime
 	mkdir -p var
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py ensure_demo_pool --endpoint http://$(HOST):$(PORT)/aws
-	DEBUG=$${DEBUG:-true} $(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_demo_pool --endpoint http://$(HOST):$(PORT)/aws
+	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -23,20 +23,22 @@ DEBUG = env.bool("DEBUG", default=False)
 
 
 def _secret_key() -> str:
+    """SECRET_KEY from the environment. On the embedded defaults (no DATABASE_URL or
+    REDIS_URL: everything on this machine) a key is made once and kept in var/secret-key;
+    a deployment on shared services must set it, the same in every process."""
     if key := env.str("SECRET_KEY", default=""):
         return key
-    if not DEBUG:
+    if env.str("DATABASE_URL", default="") or env.str("REDIS_URL", default=""):
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY to a long random string (for example the "
-            "output of `python -c 'import secrets; print(secrets.token_urlsafe(50))'`); every "
-            "server process of one deployment needs the same value. Only DEBUG=true runs "
-            "without it, using a key kept in var/dev-secret-key."
+            "SECRET_KEY is not set. With DATABASE_URL or REDIS_URL set, every process of the "
+            "deployment needs the same SECRET_KEY: set it to a long random string, for example "
+            "the output of `python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
         )
     VAR_DIR.mkdir(exist_ok=True)
-    path = VAR_DIR / "dev-secret-key"
+    path = VAR_DIR / "secret-key"
     if not path.exists():
+        path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
     return path.read_text().strip()
 
 
@@ -104,10 +106,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
         ),
     }
-# Connections are kept open between requests (each server process does its database work
-# in one thread, so it holds one connection) and checked before reuse.
+# Connections are kept open between requests: each server process does its database work in
+# one thread, so it holds one connection. They are not pinged before each request (that
+# would cost a round trip per call); a connection the database dropped fails one request,
+# answered with a retryable 500, and is then replaced.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -123,7 +126,7 @@ if env.str("CACHE_URL", default=""):
 elif REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.SharedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_KEY_PREFIX,
         }

@@ -2,6 +2,7 @@
 "does not exist" and "not yours" give the same answer."""
 
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,9 +32,10 @@ def pool_get(pool_id: str) -> IdentityPool:
 
 # --- Pool and role configuration, cached ------------------------------------------------------
 # The calls browsers make most (GetId, GetCredentialsForIdentity, every Sync call) need a
-# pool's configuration and its roles' policies. Each process keeps them in memory and checks
-# one cache key, the configuration generation, on each read; every service that changes a
-# pool or a role sets a new generation after commit, so all processes reload.
+# pool's configuration and its roles' policies. Each process keeps them in memory and reads
+# one cache key, the configuration generation, at most once a second; every service that
+# changes a pool or a role sets a new generation after commit (and forgets this process's
+# copies at once), so other processes reload within a second.
 
 
 @dataclass(frozen=True)
@@ -63,25 +65,38 @@ class PoolView:
 
 
 _GENERATION_KEY = "identity-config-generation"
+CONFIG_CHECK_INTERVAL = 1.0
 
 
 class _ConfigCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.generation: str | None = None
+        self.checked = 0.0
         self.pools: dict[str, PoolView] = {}
         self.roles: dict[str, RoleView] = {}
 
     def current(self) -> None:
+        now = time.monotonic()
+        if now - self.checked < CONFIG_CHECK_INTERVAL:
+            return
         generation = cache.get(_GENERATION_KEY)
         if generation is None:
             cache.add(_GENERATION_KEY, uuid.uuid4().hex, None)
             generation = cache.get(_GENERATION_KEY)
         with self.lock:
+            self.checked = now
             if generation != self.generation:
                 self.generation = generation
                 self.pools.clear()
                 self.roles.clear()
+
+    def forget(self) -> None:
+        with self.lock:
+            self.checked = 0.0
+            self.generation = None
+            self.pools.clear()
+            self.roles.clear()
 
 
 _config = _ConfigCache()
@@ -90,6 +105,7 @@ _config = _ConfigCache()
 def config_changed() -> None:
     """Make every process reload pool and role configuration (call after commit)."""
     cache.set(_GENERATION_KEY, uuid.uuid4().hex, None)
+    _config.forget()
 
 
 def _role_view(role: Role | None) -> RoleView | None:
