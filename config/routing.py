@@ -2,7 +2,10 @@
 
 from identity.api import endpoint
 from identity.api.gateway import AwsGateway
+from syncstore.api import rest as sync_rest
 
-aws_gateway = AwsGateway(prefix="/aws", rpc=endpoint.respond, rest={})
+aws_gateway = AwsGateway(
+    prefix="/aws", rpc=endpoint.respond, rest={"identitypools": sync_rest.respond}
+)
 
 websocket_urlpatterns: list = []

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from identity import selectors, services
-from identity.credentials import Session, SessionRefused, session_open
-from identity.errors import AuthFailure
+from identity import selectors, services, tokens
+from identity.credentials import Session, SessionRefused, is_revoked, session_open
+from identity.errors import AuthFailure, AwsError
 from identity.models import AccessKey
 from identity.sigv4 import ArrivedRequest, SignatureRefused, parse_authorization, verify
 
@@ -47,15 +47,38 @@ class Caller:
 _SESSION_KINDS = {"invalid": "unknown_key", "revoked": "unknown_key", "expired": "expired_token"}
 
 
-def authenticate(arrived: ArrivedRequest, *, service: str) -> Caller:
-    """The caller who signed `arrived` for `service`, or `AuthFailure`."""
+def _bearer_caller(token: str) -> Caller:
+    """An identity proving itself with one of this server's OpenID tokens."""
+    try:
+        claims = tokens.openid_token_claims(token)
+    except tokens.TokenRejected as rejected:
+        kind = "expired_token" if rejected.kind == "expired" else "unknown_key"
+        raise AuthFailure(kind, rejected.message) from None
+    try:
+        session = services.token_session(claims)
+    except AwsError as error:
+        raise AuthFailure("forbidden", error.message) from None
+    if is_revoked(session.identity_id, session.pool_id, session.issued_at):
+        raise AuthFailure(
+            "unknown_key",
+            "The OpenID token has been revoked (its identity was disabled, merged or deleted).",
+        )
+    return Caller(session=session)
+
+
+def authenticate(arrived: ArrivedRequest, *, service: str, allow_bearer: bool = False) -> Caller:
+    """The caller who signed `arrived` for `service` (or, where `allow_bearer`, presented
+    an OpenID token as `Authorization: Bearer <token>`), or `AuthFailure`."""
     header = arrived.headers.get("authorization", "")
     if not header:
         raise AuthFailure(
             "missing",
             "Missing Authentication Token: this operation must be signed with SigV4, using an "
-            "operator access key or temporary credentials.",
+            "operator access key or temporary credentials"
+            + (", or carry an OpenID token (Authorization: Bearer)." if allow_bearer else "."),
         )
+    if allow_bearer and header[:7].lower() == "bearer ":
+        return _bearer_caller(header[7:].strip())
     try:
         authorization = parse_authorization(header)
     except SignatureRefused as refused:

@@ -68,6 +68,10 @@ class InvalidIdentityPoolConfiguration(AwsError):
     code = "InvalidIdentityPoolConfigurationException"
 
 
+class InvalidConfiguration(AwsError):
+    code = "InvalidConfigurationException"
+
+
 class UnknownOperation(AwsError):
     code = "UnknownOperationException"
     query_code = "InvalidAction"

@@ -19,14 +19,14 @@ from identity.models import AccessKey, Identity, IdentityPool, Login, Role, Sign
 RETIRED_KEY_PUBLISHED_FOR = 86400 + 300
 
 
-def _pool_not_found(pool_id: str) -> ResourceNotFound:
+def pool_not_found(pool_id: str) -> ResourceNotFound:
     return ResourceNotFound(f"IdentityPool '{pool_id}' not found.")
 
 
 def pool_get(pool_id: str) -> IdentityPool:
     pool = IdentityPool.objects.filter(id=pool_id).first()
     if pool is None:
-        raise _pool_not_found(pool_id)
+        raise pool_not_found(pool_id)
     return pool
 
 
@@ -133,7 +133,7 @@ def pool_view(pool_id: str) -> PoolView:
         .first()
     )
     if pool is None:
-        raise _pool_not_found(pool_id)
+        raise pool_not_found(pool_id)
     view = PoolView(
         id=pool.id,
         name=pool.name,
@@ -168,7 +168,7 @@ def pool_for_key(key: AccessKey, pool_id: str) -> IdentityPool:
     """A pool the operator key may act on (a key may be limited to some pools)."""
     pool = pool_get(pool_id)
     if not key_reaches_pool(key, pool_id):
-        raise _pool_not_found(pool_id)
+        raise pool_not_found(pool_id)
     return pool
 
 

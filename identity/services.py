@@ -312,6 +312,37 @@ def role_trusts(role: RoleView, *, pool_id: str, identity_id: str, amr: list[str
     return policies.is_allowed([role.trust_policy], request)
 
 
+def role_for_identity(pool: PoolView, amr: list[str]) -> RoleView | None:
+    """The role an identity of the pool gets: the authenticated role once it has a login,
+    the unauthenticated role as a guest."""
+    if "authenticated" in amr:
+        return pool.authenticated_role
+    return pool.unauthenticated_role
+
+
+def token_session(claims: dict) -> credentials.Session:
+    """What an OpenID token of this server lets its bearer do: the same role, checked the
+    same way, as credentials from GetCredentialsForIdentity would carry."""
+    pool = selectors.pool_view(str(claims.get("aud")))
+    amr = [str(value) for value in claims.get("amr", [])]
+    identity_id = claims["sub"]
+    role = role_for_identity(pool, amr)
+    if role is None or not role_trusts(role, pool_id=pool.id, identity_id=identity_id, amr=amr):
+        raise _invalid_configuration()
+    return credentials.Session(
+        access_key_id="",
+        secret_key="",
+        identity_id=identity_id,
+        pool_id=pool.id,
+        role_arn=role.arn,
+        role_id=role.role_id,
+        session_name="CognitoIdentityToken",
+        amr=amr,
+        issued_at=float(claims.get("iat", 0)),
+        expires_at=float(claims["exp"]),
+    )
+
+
 def _invalid_configuration() -> InvalidIdentityPoolConfiguration:
     return InvalidIdentityPoolConfiguration(
         "Invalid identity pool configuration. Check assigned IAM roles for this pool."

@@ -1,0 +1,1 @@
+"""The Cognito Sync REST-JSON API under `/aws/identitypools/...`."""

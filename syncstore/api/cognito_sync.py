@@ -1,0 +1,364 @@
+"""The Cognito Sync operations: check who may call, call a service or a selector, shape the
+answer (reference §2.3, §2.4)."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core import signing
+
+from identity import pagination
+from identity import selectors as identity_selectors
+from identity.api.render import epoch
+from identity.auth import Caller
+from identity.errors import InvalidConfiguration, InvalidParameter
+from syncstore import selectors, services
+from syncstore.sessions import sync_session_check, sync_session_token
+
+Handler = Callable[[Caller, dict], dict]
+HANDLERS: dict[str, Handler] = {}
+
+MAX_RECORDS_PER_PAGE = 1024
+MAX_DATASETS_PER_PAGE = 64
+MAX_POOLS_PER_PAGE = 60
+
+
+def operation(name: str):
+    def register(handler: Handler) -> Handler:
+        HANDLERS[name] = handler
+        return handler
+
+    return register
+
+
+def _identity(caller: Caller, name: str, params: dict, *, dataset: bool = False):
+    return selectors.identity_for_caller(
+        caller,
+        name,
+        pool_id=params["IdentityPoolId"],
+        identity_id=params["IdentityId"],
+        dataset_name=params.get("DatasetName") if dataset else None,
+    )
+
+
+def _modified_by(caller: Caller, params: dict) -> str:
+    """LastModifiedBy: the device when the update names one, else who made it."""
+    if params.get("DeviceId"):
+        return params["DeviceId"]
+    if caller.session is not None:
+        return caller.session.identity_id
+    assert caller.key is not None
+    return f"operator:{caller.key.user.get_username()}"
+
+
+def _page_size(params: dict, default: int, largest: int) -> int:
+    size = params.get("MaxResults", default)
+    if not 1 <= size <= largest:
+        raise InvalidParameter(f"MaxResults must be between 1 and {largest}, not {size}.")
+    return size
+
+
+# --- Shapes ---------------------------------------------------------------------------------------
+def dataset_description(dataset) -> dict:
+    return {
+        "IdentityId": dataset.identity_id,
+        "DatasetName": dataset.name,
+        "CreationDate": epoch(dataset.created),
+        "LastModifiedDate": epoch(dataset.modified),
+        "LastModifiedBy": dataset.last_modified_by,
+        "DataStorage": dataset.data_storage,
+        "NumRecords": dataset.record_count,
+    }
+
+
+def record_description(record) -> dict:
+    out: dict[str, Any] = {
+        "Key": record.key,
+        "SyncCount": record.sync_count,
+        "LastModifiedDate": epoch(record.modified),
+        "LastModifiedBy": record.modified_by,
+    }
+    if record.value is not None:
+        out["Value"] = record.value
+    if record.device_modified is not None:
+        out["DeviceLastModifiedDate"] = epoch(record.device_modified)
+    return out
+
+
+def _device_time(value: float | None) -> datetime | None:
+    if value is None:
+        return None
+    if not 0 <= value < 32503680000:  # the year 3000
+        raise InvalidParameter(f"DeviceLastModifiedDate {value} is not a plausible time.")
+    return datetime.fromtimestamp(round(value, 3), UTC)
+
+
+# --- Records --------------------------------------------------------------------------------------
+_RECORDS_TOKEN = "cognate.records-page"
+
+
+@operation("ListRecords")
+def list_records(caller, params):
+    identity = _identity(caller, "ListRecords", params, dataset=True)
+    name = params["DatasetName"]
+    after = params.get("LastSyncCount", 0)
+    if after < 0:
+        raise InvalidParameter("LastSyncCount cannot be negative.")
+    limit = _page_size(params, MAX_RECORDS_PER_PAGE, MAX_RECORDS_PER_PAGE)
+    dataset = selectors.dataset_row(identity, name)
+    exists = dataset is not None and dataset.exists
+    out: dict[str, Any] = {
+        "Records": [],
+        "Count": 0,
+        "DatasetSyncCount": dataset.sync_count if exists else 0,
+        "DatasetExists": exists,
+        # The caller's count refers to an incarnation that was since deleted.
+        "DatasetDeletedAfterRequestedSyncCount": bool(
+            dataset is not None
+            and dataset.deleted_at_count is not None
+            and 0 < after <= dataset.deleted_at_count
+        ),
+        "SyncSessionToken": sync_session_token(
+            pool_id=identity.pool_id, identity_id=identity.id, dataset_name=name
+        ),
+    }
+    if not exists:
+        return out
+    assert dataset is not None
+    out["LastModifiedBy"] = dataset.last_modified_by
+    # Every page reports the count the first page saw; records written meanwhile come with
+    # the next sync, so pages are consistent with each other.
+    bound, cursor = dataset.sync_count, None
+    if params.get("NextToken"):
+        try:
+            state = signing.loads(params["NextToken"], salt=_RECORDS_TOKEN)
+            assert state["d"] == dataset.pk and state["a"] == after
+            bound, cursor = state["b"], (state["c"], state["k"])
+        except (signing.BadSignature, AssertionError, KeyError, TypeError):
+            raise InvalidParameter(
+                "The NextToken is not valid for this request: pass back the NextToken of the "
+                "previous page with the same LastSyncCount, or omit it."
+            ) from None
+    rows = selectors.records_changed(
+        dataset, after_count=after, up_to_count=bound, cursor=cursor, limit=limit + 1
+    )
+    page = rows[:limit]
+    out["Records"] = [record_description(row) for row in page]
+    out["Count"] = len(page)
+    out["DatasetSyncCount"] = bound
+    if len(rows) > limit:
+        last = page[-1]
+        out["NextToken"] = signing.dumps(
+            {"d": dataset.pk, "a": after, "b": bound, "c": last.sync_count, "k": last.key},
+            salt=_RECORDS_TOKEN,
+        )
+    return out
+
+
+@operation("UpdateRecords")
+def update_records(caller, params):
+    identity = _identity(caller, "UpdateRecords", params, dataset=True)
+    name = params["DatasetName"]
+    sync_session_check(
+        params["SyncSessionToken"],
+        pool_id=identity.pool_id,
+        identity_id=identity.id,
+        dataset_name=name,
+    )
+    patches = [
+        services.Patch(
+            key=patch["Key"],
+            op=patch["Op"],
+            value=patch.get("Value"),
+            sync_count=patch["SyncCount"],
+            device_modified=_device_time(patch.get("DeviceLastModifiedDate")),
+        )
+        for patch in params.get("RecordPatches", [])
+    ]
+    _, written = services.records_update(
+        identity=identity,
+        dataset_name=name,
+        patches=patches,
+        modified_by=_modified_by(caller, params),
+    )
+    return {"Records": [record_description(record) for record in written]}
+
+
+# --- Datasets -------------------------------------------------------------------------------------
+@operation("ListDatasets")
+def list_datasets(caller, params):
+    identity = _identity(caller, "ListDatasets", params)
+    limit = _page_size(params, MAX_DATASETS_PER_PAGE, MAX_DATASETS_PER_PAGE)
+    listing = f"datasets.{identity.id}"
+    after = pagination.position_after(listing, params.get("NextToken"))
+    datasets, token = pagination.page(
+        listing,
+        selectors.datasets_page(identity, after=after, limit=limit + 1),
+        limit,
+        key=lambda dataset: dataset.name,
+    )
+    out: dict[str, Any] = {
+        "Datasets": [dataset_description(d) for d in datasets],
+        "Count": len(datasets),
+    }
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+@operation("DescribeDataset")
+def describe_dataset(caller, params):
+    identity = _identity(caller, "DescribeDataset", params, dataset=True)
+    return {"Dataset": dataset_description(selectors.dataset_get(identity, params["DatasetName"]))}
+
+
+@operation("DeleteDataset")
+def delete_dataset(caller, params):
+    identity = _identity(caller, "DeleteDataset", params, dataset=True)
+    deleted = services.dataset_delete(identity=identity, dataset_name=params["DatasetName"])
+    return {"Dataset": dataset_description(deleted)}
+
+
+# --- Usage ----------------------------------------------------------------------------------------
+@operation("DescribeIdentityUsage")
+def describe_identity_usage(caller, params):
+    identity = _identity(caller, "DescribeIdentityUsage", params)
+    usage = selectors.identity_usage(identity)
+    out: dict[str, Any] = {
+        "IdentityId": identity.id,
+        "IdentityPoolId": identity.pool_id,
+        "DatasetCount": usage.dataset_count,
+        "DataStorage": usage.data_storage,
+    }
+    if usage.last_modified is not None:
+        out["LastModifiedDate"] = epoch(usage.last_modified)
+    return {"IdentityUsage": out}
+
+
+def _pool_usage(pool_id: str, usage) -> dict:
+    out: dict[str, Any] = {
+        "IdentityPoolId": pool_id,
+        "SyncSessionsCount": usage.identities_with_data if usage else 0,
+        "DataStorage": usage.data_storage if usage else 0,
+    }
+    if usage and usage.last_modified is not None:
+        out["LastModifiedDate"] = epoch(usage.last_modified)
+    return out
+
+
+@operation("DescribeIdentityPoolUsage")
+def describe_identity_pool_usage(caller, params):
+    pool = selectors.pool_for_caller(caller, "DescribeIdentityPoolUsage", params["IdentityPoolId"])
+    usage = selectors.pool_usages([pool.id]).get(pool.id)
+    return {"IdentityPoolUsage": _pool_usage(pool.id, usage)}
+
+
+@operation("ListIdentityPoolUsage")
+def list_identity_pool_usage(caller, params):
+    key = selectors.operator_for_caller(caller, "ListIdentityPoolUsage")
+    limit = _page_size(params, MAX_POOLS_PER_PAGE, MAX_POOLS_PER_PAGE)
+    after = pagination.position_after("pool-usage", params.get("NextToken"))
+    pools, token = pagination.page(
+        "pool-usage",
+        identity_selectors.pools_page(key, after=after, limit=limit + 1),
+        limit,
+    )
+    usages = selectors.pool_usages([pool.id for pool in pools])
+    out: dict[str, Any] = {
+        "IdentityPoolUsages": [_pool_usage(pool.id, usages.get(pool.id)) for pool in pools],
+        "MaxResults": limit,
+        "Count": len(pools),
+    }
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+# --- Pool configuration ---------------------------------------------------------------------------
+def _configuration(pool_id: str) -> dict:
+    config = selectors.sync_config(pool_id)
+    out: dict[str, Any] = {"IdentityPoolId": pool_id}
+    if config is not None and config.push_sync:
+        out["PushSync"] = config.push_sync
+    if config is not None and config.cognito_streams:
+        out["CognitoStreams"] = config.cognito_streams
+    return out
+
+
+@operation("GetIdentityPoolConfiguration")
+def get_identity_pool_configuration(caller, params):
+    pool = selectors.pool_for_caller(
+        caller, "GetIdentityPoolConfiguration", params["IdentityPoolId"]
+    )
+    return _configuration(pool.id)
+
+
+@operation("SetIdentityPoolConfiguration")
+def set_identity_pool_configuration(caller, params):
+    pool = selectors.pool_for_caller(
+        caller, "SetIdentityPoolConfiguration", params["IdentityPoolId"]
+    )
+    services.sync_config_set(
+        pool_id=pool.id,
+        push_sync=params.get("PushSync"),
+        cognito_streams=params.get("CognitoStreams"),
+    )
+    return _configuration(pool.id)
+
+
+@operation("GetCognitoEvents")
+def get_cognito_events(caller, params):
+    pool = selectors.pool_for_caller(caller, "GetCognitoEvents", params["IdentityPoolId"])
+    config = selectors.sync_config(pool.id)
+    return {"Events": config.events if config else {}}
+
+
+@operation("SetCognitoEvents")
+def set_cognito_events(caller, params):
+    pool = selectors.pool_for_caller(caller, "SetCognitoEvents", params["IdentityPoolId"])
+    services.events_set(pool_id=pool.id, events=params["Events"])
+    return {}
+
+
+@operation("BulkPublish")
+def bulk_publish(caller, params):
+    selectors.pool_for_caller(caller, "BulkPublish", params["IdentityPoolId"])
+    raise InvalidConfiguration(
+        "BulkPublish is not available on this server yet: it has no Cognito Streams delivery."
+    )
+
+
+@operation("GetBulkPublishDetails")
+def get_bulk_publish_details(caller, params):
+    selectors.pool_for_caller(caller, "GetBulkPublishDetails", params["IdentityPoolId"])
+    raise InvalidConfiguration(
+        "BulkPublish is not available on this server yet: it has no Cognito Streams delivery."
+    )
+
+
+# --- Devices and subscriptions ---------------------------------------------------------------------
+@operation("RegisterDevice")
+def register_device(caller, params):
+    identity = _identity(caller, "RegisterDevice", params)
+    device = services.device_register(
+        identity=identity, platform=params["Platform"], token=params["Token"]
+    )
+    return {"DeviceId": device.device_id}
+
+
+@operation("SubscribeToDataset")
+def subscribe_to_dataset(caller, params):
+    identity = _identity(caller, "SubscribeToDataset", params, dataset=True)
+    services.subscription_add(
+        identity=identity, device_id=params["DeviceId"], dataset_name=params["DatasetName"]
+    )
+    return {}
+
+
+@operation("UnsubscribeFromDataset")
+def unsubscribe_from_dataset(caller, params):
+    identity = _identity(caller, "UnsubscribeFromDataset", params, dataset=True)
+    services.subscription_remove(
+        identity=identity, device_id=params["DeviceId"], dataset_name=params["DatasetName"]
+    )
+    return {}

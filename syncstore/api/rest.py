@@ -1,0 +1,131 @@
+"""Cognito Sync's REST-JSON protocol (reference §1.4): routes, inputs and errors, all read
+from botocore's service model, so paths, labels, query members and headers are exactly the
+ones the SDKs send."""
+
+import json
+import logging
+import re
+from functools import cache
+from urllib.parse import parse_qsl, unquote
+
+from botocore.model import OperationModel, Shape
+from django.db import DatabaseError
+
+from identity import shapes
+from identity.api import render
+from identity.api.render import ApiResponse
+from identity.auth import authenticate
+from identity.errors import (
+    AwsError,
+    InternalError,
+    InvalidParameter,
+    RequestTooLarge,
+    ResourceNotFound,
+    UnknownOperation,
+)
+from identity.sigv4 import ArrivedRequest
+from syncstore.api.cognito_sync import HANDLERS
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "cognito-sync"
+PREFIX = "/aws"
+
+
+@cache
+def _routes() -> list[tuple[str, re.Pattern, OperationModel]]:
+    model = shapes.service_model(SERVICE)
+    routes = []
+    for name in model.operation_names:
+        operation = model.operation_model(name)
+        uri = operation.http["requestUri"]
+        parts = re.split(r"(\{\w+\})", uri)
+        pattern = "".join(
+            f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part)
+            for part in parts
+        )
+        routes.append((operation.http["method"], re.compile(f"^{pattern}$"), operation))
+    return routes
+
+
+def route(path: str, method: str) -> tuple[OperationModel, dict[str, str]]:
+    """The operation a (still percent-encoded) path and method name, with its path labels."""
+    path = re.sub("/+", "/", path)
+    allowed = []
+    for route_method, pattern, operation in _routes():
+        match = pattern.match(path)
+        if match:
+            if route_method == method:
+                return operation, {k: unquote(v) for k, v in match.groupdict().items()}
+            allowed.append(route_method)
+    if allowed:
+        raise UnknownOperation(
+            f"{method} is not accepted on {path}; use {' or '.join(sorted(allowed))}.",
+            status=405,
+        )
+    raise ResourceNotFound(f"No Cognito Sync operation lives at {path}.")
+
+
+def _scalar(shape: Shape, raw: str, name: str):
+    if shape.type_name in ("integer", "long"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidParameter(f"{name} must be a whole number, not '{raw[:40]}'.") from None
+    if shape.type_name == "boolean":
+        return raw.lower() == "true"
+    return raw
+
+
+def read_input(operation: OperationModel, arrived: ArrivedRequest, labels: dict) -> dict:
+    """The operation's input from the path labels, query string, headers and JSON body."""
+    shape = operation.input_shape
+    if shape is None:
+        return {}
+    query = dict(parse_qsl(arrived.raw_query, keep_blank_values=True))
+    body_members = []
+    params: dict = {}
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire_name = member.serialization.get("name", name)
+        if location == "uri":
+            params[name] = labels[wire_name]
+        elif location == "querystring":
+            if wire_name in query:
+                params[name] = _scalar(member, query[wire_name], wire_name)
+        elif location == "header":
+            if wire_name.lower() in arrived.headers:
+                params[name] = arrived.headers[wire_name.lower()]
+        else:
+            body_members.append(name)
+    if body_members and arrived.body.strip():
+        try:
+            body = json.loads(arrived.body)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidParameter("The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise InvalidParameter("The request body must be a JSON object.")
+        params.update({name: body[name] for name in body_members if body.get(name) is not None})
+    shapes.validate(shape, params, invalid=InvalidParameter, wrong_type=InvalidParameter)
+    return params
+
+
+def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False) -> ApiResponse:
+    """Answer a Cognito Sync request in REST-JSON."""
+    try:
+        if oversize:
+            raise RequestTooLarge("The request body is larger than this server accepts.")
+        operation, labels = route(arrived.raw_path.removeprefix(PREFIX), arrived.method)
+        handler = HANDLERS[operation.name]
+        caller = authenticate(arrived, service=SERVICE, allow_bearer=True)
+        params = read_input(operation, arrived, labels)
+        return render.json_response(handler(caller, params), content_type=render.REST_JSON)
+    except AwsError as error:
+        failure = error
+    except DatabaseError:
+        logger.exception("database error on %s", arrived.raw_path)
+        failure = InternalError("The service could not reach its database; try again shortly.")
+    except Exception:
+        logger.exception("unexpected error on %s", arrived.raw_path)
+        failure = InternalError("The service failed to handle the request; it has been logged.")
+    return render.rest_json_error(failure, SERVICE)

@@ -1,0 +1,112 @@
+"""Sync state: datasets of key/value records per identity, with sync counts; devices and
+their subscriptions; a pool's Sync configuration. Every write goes through
+`syncstore.services`."""
+
+from django.db import models
+from django.utils import timezone
+
+from identity.models import Identity, IdentityPool
+
+
+class Dataset(models.Model):
+    """A named set of records of one identity. Its sync count rises by exactly one per
+    successful update; a deleted dataset keeps its row (and count), so a later incarnation
+    continues the count and devices that synced the old one can be told."""
+
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=128)
+    sync_count = models.BigIntegerField(default=0)
+    created = models.DateTimeField(default=timezone.now)
+    modified = models.DateTimeField(default=timezone.now)
+    last_modified_by = models.CharField(max_length=256, blank=True, default="")
+    data_storage = models.BigIntegerField(
+        default=0, help_text="Bytes of the live records (UTF-8 keys and values)."
+    )
+    record_count = models.IntegerField(default=0, help_text="Live records (not tombstones).")
+    deleted = models.DateTimeField(
+        null=True, blank=True, help_text="When the dataset was deleted; empty while it exists."
+    )
+    deleted_at_count = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The sync count at the latest deletion: devices that synced up to it hold "
+        "a deleted incarnation.",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["identity", "name"], name="dataset_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identity_id}/{self.name}"
+
+    @property
+    def exists(self) -> bool:
+        return self.deleted is None
+
+
+class Record(models.Model):
+    """A key of a dataset: its value (None for a tombstone left by a removal) and the sync
+    count of the update that last wrote it."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records")
+    key = models.CharField(max_length=1024)
+    value = models.TextField(null=True, blank=True)
+    sync_count = models.BigIntegerField()
+    modified = models.DateTimeField(default=timezone.now)
+    modified_by = models.CharField(max_length=256, blank=True, default="")
+    device_modified = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "key"], name="record_unique_key")]
+        indexes = [models.Index(fields=["dataset", "sync_count", "key"])]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def is_tombstone(self) -> bool:
+        return self.value is None
+
+
+class PoolSyncConfig(models.Model):
+    """A pool's Cognito Sync configuration: push sync, Cognito Streams and Cognito Events."""
+
+    pool = models.OneToOneField(IdentityPool, on_delete=models.CASCADE, related_name="sync_config")
+    push_sync = models.JSONField(default=dict, blank=True)
+    cognito_streams = models.JSONField(default=dict, blank=True)
+    events = models.JSONField(default=dict, blank=True)
+    modified = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Sync configuration of {self.pool_id}"
+
+
+class Device(models.Model):
+    """A device registered for push notifications of an identity."""
+
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="devices")
+    device_id = models.CharField(max_length=256, unique=True)
+    platform = models.CharField(max_length=16)
+    token = models.CharField(max_length=4096)
+    created = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.device_id
+
+
+class Subscription(models.Model):
+    """A device's subscription to changes of one dataset (by name)."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="subscriptions")
+    dataset_name = models.CharField(max_length=128)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "dataset_name"], name="subscription_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} → {self.dataset_name}"

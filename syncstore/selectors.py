@@ -1,0 +1,242 @@
+"""Reads of sync state, and the one place that decides whether a caller may touch an
+identity's data. Another identity's data and data that does not exist answer the same."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Max, Q, Sum
+
+from identity import policies, selectors as identity_selectors
+from identity.auth import Caller
+from identity.credentials import Session
+from identity.errors import AuthFailure, ResourceNotFound
+from identity.models import AccessKey, Identity, IdentityPool
+from syncstore.models import Dataset, PoolSyncConfig
+
+# Operations only developer (operator) credentials may call, and those only an identity's
+# own temporary credentials may call (reference §2.3 "Who may call").
+DEVELOPER_ONLY = {
+    "BulkPublish",
+    "GetBulkPublishDetails",
+    "GetCognitoEvents",
+    "SetCognitoEvents",
+    "GetIdentityPoolConfiguration",
+    "SetIdentityPoolConfiguration",
+    "DescribeIdentityPoolUsage",
+    "ListIdentityPoolUsage",
+}
+IDENTITY_ONLY = {"RegisterDevice", "SubscribeToDataset", "UnsubscribeFromDataset"}
+# The Django permission an operator's key needs for each operation.
+OPERATOR_PERMISSIONS = {
+    "ListRecords": "syncstore.view_dataset",
+    "ListDatasets": "syncstore.view_dataset",
+    "DescribeDataset": "syncstore.view_dataset",
+    "DescribeIdentityUsage": "syncstore.view_dataset",
+    "DescribeIdentityPoolUsage": "syncstore.view_dataset",
+    "ListIdentityPoolUsage": "syncstore.view_dataset",
+    "GetIdentityPoolConfiguration": "identity.view_identitypool",
+    "GetCognitoEvents": "identity.view_identitypool",
+    "GetBulkPublishDetails": "identity.view_identitypool",
+    "UpdateRecords": "syncstore.change_dataset",
+    "DeleteDataset": "syncstore.delete_dataset",
+    "SetIdentityPoolConfiguration": "identity.change_identitypool",
+    "SetCognitoEvents": "identity.change_identitypool",
+    "BulkPublish": "identity.change_identitypool",
+}
+
+
+def resource_arn(pool_id: str, identity_id: str | None = None, dataset: str | None = None) -> str:
+    """The Cognito Sync ARN policies name: the pool, an identity, or a dataset."""
+    arn = (
+        f"arn:aws:cognito-sync:{settings.COGNATE_REGION}:{settings.COGNATE_ACCOUNT_ID}:"
+        f"identitypool/{pool_id}"
+    )
+    if identity_id is not None:
+        arn += f"/identity/{identity_id}"
+        if dataset is not None:
+            arn += f"/dataset/{dataset}"
+    return arn
+
+
+def session_may(session: Session, operation: str, resource: str) -> bool:
+    """Whether the session's role policy (narrowed by its session policy, if any) allows
+    `cognito-sync:<operation>` on `resource`."""
+    role = identity_selectors.role_view(session.role_arn)
+    if role is None:
+        return False
+    request = policies.Request(
+        action=f"cognito-sync:{operation}",
+        resource=resource,
+        context={
+            "cognito-identity.amazonaws.com:aud": session.pool_id,
+            "cognito-identity.amazonaws.com:sub": session.identity_id,
+            "cognito-identity.amazonaws.com:amr": session.amr,
+        },
+    )
+    if not policies.is_allowed([role.policy], request):
+        return False
+    return session.session_policy is None or policies.is_allowed([session.session_policy], request)
+
+
+def _forbidden(caller: Caller, operation: str, resource: str, why: str = "") -> AuthFailure:
+    return AuthFailure(
+        "forbidden",
+        f"User: {caller.arn} is not authorized to perform: cognito-sync:{operation} on "
+        f"resource: {resource}{why}",
+    )
+
+
+def operator_for_caller(caller: Caller, operation: str, pool_id: str = "*") -> AccessKey:
+    """The caller's operator key, if it holds the permission `operation` needs."""
+    resource = resource_arn(pool_id)
+    if caller.key is None:
+        raise _forbidden(
+            caller,
+            operation,
+            resource,
+            ". This operation needs developer credentials (an operator access key).",
+        )
+    if operation in IDENTITY_ONLY:
+        raise _forbidden(
+            caller,
+            operation,
+            resource,
+            ". This operation takes an identity's own temporary credentials.",
+        )
+    permission = OPERATOR_PERMISSIONS[operation]
+    if not caller.key.user.has_perm(permission):
+        raise _forbidden(
+            caller, operation, resource, f". Give the user the Django permission '{permission}'."
+        )
+    return caller.key
+
+
+def pool_for_caller(caller: Caller, operation: str, pool_id: str) -> IdentityPool:
+    """A pool a developer-only operation may act on."""
+    key = operator_for_caller(caller, operation, pool_id)
+    return identity_selectors.pool_for_key(key, pool_id)
+
+
+def identity_for_caller(
+    caller: Caller,
+    operation: str,
+    *,
+    pool_id: str,
+    identity_id: str,
+    dataset_name: str | None = None,
+) -> Identity:
+    """The identity whose data `operation` touches, if the caller may: its own temporary
+    credentials or token (as the role's policy allows), or an operator's key. Identities the
+    caller may not reach answer exactly as identities that do not exist."""
+    not_found = ResourceNotFound(f"Identity '{identity_id}' not found.")
+    resource = resource_arn(pool_id, identity_id, dataset_name)
+    session = caller.session
+    if session is not None:
+        if operation in DEVELOPER_ONLY:
+            raise _forbidden(caller, operation, resource, ". It needs developer credentials.")
+        if not session_may(session, operation, resource):
+            if (session.identity_id, session.pool_id) != (identity_id, pool_id):
+                raise not_found
+            raise _forbidden(caller, operation, resource)
+    else:
+        key = operator_for_caller(caller, operation, pool_id)
+        if not identity_selectors.key_reaches_pool(key, pool_id):
+            raise not_found
+    identity = (
+        Identity.objects.filter(id=identity_id, pool_id=pool_id)
+        .only("id", "pool_id", "state")
+        .first()
+    )
+    if identity is None:
+        raise not_found
+    return identity
+
+
+# --- Datasets and records ------------------------------------------------------------------------
+def dataset_row(identity: Identity, name: str) -> Dataset | None:
+    """The dataset's row, even if the dataset was deleted (it remembers its sync count)."""
+    return Dataset.objects.filter(identity=identity, name=name).first()
+
+
+def dataset_get(identity: Identity, name: str) -> Dataset:
+    dataset = dataset_row(identity, name)
+    if dataset is None or not dataset.exists:
+        raise ResourceNotFound(f"Dataset '{name}' of identity '{identity.id}' not found.")
+    return dataset
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    key: str
+    value: str | None
+    sync_count: int
+    modified: object
+    modified_by: str
+    device_modified: object
+
+
+_RECORD_FIELDS = ("key", "value", "sync_count", "modified", "modified_by", "device_modified")
+
+
+def records_changed(
+    dataset: Dataset,
+    *,
+    after_count: int,
+    up_to_count: int,
+    cursor: tuple[int, str] | None,
+    limit: int,
+) -> list[RecordRow]:
+    """Records written after `after_count` and up to `up_to_count`, tombstones included,
+    in (sync count, key) order, starting after `cursor`."""
+    rows = dataset.records.filter(sync_count__gt=after_count, sync_count__lte=up_to_count)
+    if cursor is not None:
+        count, key = cursor
+        rows = rows.filter(Q(sync_count__gt=count) | Q(sync_count=count, key__gt=key))
+    values = rows.order_by("sync_count", "key").values_list(*_RECORD_FIELDS)[:limit]
+    return [RecordRow(*row) for row in values]
+
+
+def datasets_page(identity: Identity, *, after: str | None, limit: int) -> list[Dataset]:
+    datasets = Dataset.objects.filter(identity=identity, deleted__isnull=True).order_by("name")
+    if after is not None:
+        datasets = datasets.filter(name__gt=after)
+    return list(datasets[:limit])
+
+
+@dataclass(frozen=True)
+class Usage:
+    dataset_count: int
+    data_storage: int
+    last_modified: object
+    identities_with_data: int = 0
+
+
+def identity_usage(identity: Identity) -> Usage:
+    totals = Dataset.objects.filter(identity=identity, deleted__isnull=True).aggregate(
+        count=Count("id"), storage=Sum("data_storage"), modified=Max("modified")
+    )
+    return Usage(totals["count"], totals["storage"] or 0, totals["modified"])
+
+
+def pool_usages(pool_ids: Iterable[str]) -> dict[str, Usage]:
+    totals = (
+        Dataset.objects.filter(identity__pool_id__in=list(pool_ids), deleted__isnull=True)
+        .values("identity__pool_id")
+        .annotate(
+            count=Count("id"),
+            storage=Sum("data_storage"),
+            modified=Max("modified"),
+            identities=Count("identity", distinct=True),
+        )
+    )
+    return {
+        row["identity__pool_id"]: Usage(
+            row["count"], row["storage"] or 0, row["modified"], row["identities"]
+        )
+        for row in totals
+    }
+
+
+def sync_config(pool_id: str) -> PoolSyncConfig | None:
+    return PoolSyncConfig.objects.filter(pool_id=pool_id).first()

@@ -1,0 +1,277 @@
+"""Every write to sync state. An update locks its dataset row for its transaction, checks
+every patch's sync count, applies all patches or none, and raises the dataset's sync count
+by exactly one (reference §2.4)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import regex
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from identity.errors import (
+    InvalidConfiguration,
+    InvalidParameter,
+    LimitExceeded,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from identity.models import Identity
+from syncstore.models import Dataset, Device, PoolSyncConfig, Record, Subscription
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One RecordPatch: `replace` writes `value`, `remove` leaves a tombstone."""
+
+    key: str
+    op: str
+    value: str | None
+    sync_count: int
+    device_modified: datetime | None = None
+
+
+def record_size(key: str, value: str | None) -> int:
+    """Bytes a record counts towards the dataset limit (tombstones count nothing)."""
+    if value is None:
+        return 0
+    return len(key.encode()) + len(value.encode())
+
+
+def _check_patches(patches: list[Patch]) -> None:
+    seen: set[str] = set()
+    key_pattern = regex.compile(settings.SYNC_RECORD_KEY_PATTERN)
+    for patch in patches:
+        if patch.key in seen:
+            raise InvalidParameter(f"Record key '{patch.key}' is patched twice in one request.")
+        seen.add(patch.key)
+        if len(patch.key.encode()) > settings.SYNC_MAX_KEY_BYTES:
+            raise InvalidParameter(
+                f"Record key '{patch.key[:40]}...' is longer than "
+                f"{settings.SYNC_MAX_KEY_BYTES} bytes."
+            )
+        if not key_pattern.fullmatch(patch.key):
+            raise InvalidParameter(
+                f"Record key '{patch.key}' must match {settings.SYNC_RECORD_KEY_PATTERN}."
+            )
+        if patch.op == "replace" and patch.value is None:
+            raise InvalidParameter(f"The replace patch of '{patch.key}' has no Value.")
+        if patch.sync_count < 0:
+            raise InvalidParameter(f"SyncCount of '{patch.key}' cannot be negative.")
+
+
+def _live_dataset_count(identity: Identity) -> int:
+    return Dataset.objects.filter(identity=identity, deleted__isnull=True).count()
+
+
+def _dataset_for_update(identity: Identity, name: str, *, may_create: bool) -> Dataset:
+    """The dataset row, locked for this transaction; created (or brought back after a
+    deletion) when `may_create`, within the limit of datasets per identity."""
+    dataset = Dataset.objects.select_for_update().filter(identity=identity, name=name).first()
+    if dataset is not None and dataset.exists:
+        return dataset
+    if not may_create:
+        raise ResourceNotFound(f"Dataset '{name}' of identity '{identity.id}' not found.")
+    # Lock the identity so concurrent creations cannot pass the limit together.
+    Identity.objects.select_for_update().filter(pk=identity.pk).first()
+    if _live_dataset_count(identity) >= settings.SYNC_MAX_DATASETS_PER_IDENTITY:
+        raise LimitExceeded(
+            f"Identity '{identity.id}' already has {settings.SYNC_MAX_DATASETS_PER_IDENTITY} "
+            "datasets, the most allowed; delete one first."
+        )
+    now = timezone.now()
+    if dataset is not None:  # a deleted dataset comes back, continuing its sync count
+        dataset.deleted = None
+        dataset.created = now
+        dataset.save(update_fields=["deleted", "created"])
+        return dataset
+    try:
+        with transaction.atomic():
+            return Dataset.objects.create(identity=identity, name=name, created=now, modified=now)
+    except IntegrityError:  # created by a concurrent update: take it, locked
+        return Dataset.objects.select_for_update().get(identity=identity, name=name)
+
+
+@transaction.atomic
+def records_update(
+    *,
+    identity: Identity,
+    dataset_name: str,
+    patches: list[Patch],
+    modified_by: str,
+) -> tuple[Dataset, list[Record]]:
+    """Apply the patches as one update (UpdateRecords): all or none, each patch carrying the
+    record's current sync count (0 for a new key), the dataset's count raised by one."""
+    _check_patches(patches)
+    dataset = _dataset_for_update(identity, dataset_name, may_create=True)
+    current = {
+        r.key: r for r in Record.objects.filter(dataset=dataset, key__in=[p.key for p in patches])
+    }
+    for patch in patches:
+        record = current.get(patch.key)
+        have = record.sync_count if record else 0
+        if patch.sync_count != have:
+            raise ResourceConflict(
+                f"Current SyncCount for: {patch.key} is: {have} not: {patch.sync_count}"
+            )
+
+    storage, count = dataset.data_storage, dataset.record_count
+    for patch in patches:
+        old = current.get(patch.key)
+        new_value = patch.value if patch.op == "replace" else None
+        storage += record_size(patch.key, new_value) - (
+            record_size(old.key, old.value) if old else 0
+        )
+        count += (new_value is not None) - (old is not None and old.value is not None)
+    if count > settings.SYNC_MAX_RECORDS_PER_DATASET:
+        raise LimitExceeded(
+            f"Dataset '{dataset_name}' would hold {count} records; at most "
+            f"{settings.SYNC_MAX_RECORDS_PER_DATASET} are allowed."
+        )
+    if storage > settings.SYNC_MAX_DATASET_BYTES:
+        raise LimitExceeded(
+            f"Dataset '{dataset_name}' would hold {storage} bytes; at most "
+            f"{settings.SYNC_MAX_DATASET_BYTES} are allowed."
+        )
+
+    now = timezone.now()
+    new_count = dataset.sync_count + 1
+    written = [
+        Record(
+            dataset=dataset,
+            key=patch.key,
+            value=patch.value if patch.op == "replace" else None,
+            sync_count=new_count,
+            modified=now,
+            modified_by=modified_by,
+            device_modified=patch.device_modified,
+        )
+        for patch in patches
+    ]
+    if written:
+        Record.objects.bulk_create(
+            written,
+            update_conflicts=True,
+            unique_fields=["dataset", "key"],
+            update_fields=["value", "sync_count", "modified", "modified_by", "device_modified"],
+        )
+    dataset.sync_count = new_count
+    dataset.modified = now
+    dataset.last_modified_by = modified_by
+    dataset.data_storage = storage
+    dataset.record_count = count
+    dataset.save(
+        update_fields=[
+            "sync_count",
+            "modified",
+            "last_modified_by",
+            "data_storage",
+            "record_count",
+        ]
+    )
+    return dataset, written
+
+
+@transaction.atomic
+def dataset_delete(*, identity: Identity, dataset_name: str) -> Dataset:
+    """Delete a dataset's records. The row stays, marked deleted with its sync count, so
+    devices that synced it learn of the deletion (DatasetDeletedAfterRequestedSyncCount)."""
+    dataset = _dataset_for_update(identity, dataset_name, may_create=False)
+    before = Dataset(
+        pk=dataset.pk,
+        identity=identity,
+        name=dataset.name,
+        created=dataset.created,
+        modified=dataset.modified,
+        last_modified_by=dataset.last_modified_by,
+        data_storage=dataset.data_storage,
+        record_count=dataset.record_count,
+        sync_count=dataset.sync_count,
+    )
+    Record.objects.filter(dataset=dataset).delete()
+    dataset.deleted = timezone.now()
+    dataset.deleted_at_count = dataset.sync_count
+    dataset.data_storage = 0
+    dataset.record_count = 0
+    dataset.save(update_fields=["deleted", "deleted_at_count", "data_storage", "record_count"])
+    return before
+
+
+# --- Pool configuration, devices, subscriptions --------------------------------------------------
+def _config_for_update(pool_id: str) -> PoolSyncConfig:
+    config, _ = PoolSyncConfig.objects.select_for_update().get_or_create(pool_id=pool_id)
+    return config
+
+
+@transaction.atomic
+def sync_config_set(
+    *, pool_id: str, push_sync: dict | None = None, cognito_streams: dict | None = None
+) -> PoolSyncConfig:
+    """Set the push sync and Cognito Streams configuration (given parts only)."""
+    config = _config_for_update(pool_id)
+    if push_sync is not None:
+        config.push_sync = push_sync
+    if cognito_streams is not None:
+        config.cognito_streams = {"StreamingStatus": "ENABLED", **cognito_streams}
+    config.modified = timezone.now()
+    config.save()
+    return config
+
+
+SUPPORTED_EVENTS = ("SyncTrigger",)
+
+
+@transaction.atomic
+def events_set(*, pool_id: str, events: dict[str, str]) -> PoolSyncConfig:
+    """Set Cognito Events: each given event type to its target; an empty target removes it."""
+    unknown = set(events) - set(SUPPORTED_EVENTS)
+    if unknown:
+        raise InvalidParameter(
+            f"Unknown Cognito event type {sorted(unknown)[0]!r}; the only type is SyncTrigger."
+        )
+    config = _config_for_update(pool_id)
+    merged = {**config.events, **events}
+    config.events = {kind: target for kind, target in merged.items() if target}
+    config.modified = timezone.now()
+    config.save(update_fields=["events", "modified"])
+    return config
+
+
+@transaction.atomic
+def device_register(*, identity: Identity, platform: str, token: str) -> Device:
+    """Register a device for push; the same token registers the same device again."""
+    config = PoolSyncConfig.objects.filter(pool_id=identity.pool_id).first()
+    if config is None or not config.push_sync.get("ApplicationArns"):
+        raise InvalidConfiguration(
+            "Push sync is not configured for this identity pool: set PushSync with "
+            "SetIdentityPoolConfiguration first."
+        )
+    device = Device.objects.filter(identity=identity, platform=platform, token=token).first()
+    if device is None:
+        device = Device.objects.create(
+            identity=identity, platform=platform, token=token, device_id=str(uuid.uuid4())
+        )
+    return device
+
+
+def _device(identity: Identity, device_id: str) -> Device:
+    device = Device.objects.filter(identity=identity, device_id=device_id).first()
+    if device is None:
+        raise ResourceNotFound(f"Device '{device_id}' not found for this identity.")
+    return device
+
+
+@transaction.atomic
+def subscription_add(*, identity: Identity, device_id: str, dataset_name: str) -> None:
+    Subscription.objects.get_or_create(
+        device=_device(identity, device_id), dataset_name=dataset_name
+    )
+
+
+@transaction.atomic
+def subscription_remove(*, identity: Identity, device_id: str, dataset_name: str) -> None:
+    Subscription.objects.filter(
+        device=_device(identity, device_id), dataset_name=dataset_name
+    ).delete()
