@@ -90,7 +90,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database -------------------------------------------------------------------------------
+# --- Database ---------------------------------------------------------------------------------
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'cognate.sqlite3'}")
 }
@@ -114,7 +114,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: cache, channel layer, Celery broker ---------------------------------------------
+# --- Redis: cache, channel layer, Celery broker -----------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="cognate")
 
@@ -180,7 +180,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
 
-# --- CORS for browser callers of the AWS endpoint (reference §1.9) ---------------------------
+# --- CORS for browser callers of the AWS endpoint (reference §1.9) ----------------------------
 # Origins whose pages may call /aws; "*" lets any page call it, as AWS does.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=["*"])
 CORS_ALLOW_HEADERS = [
@@ -197,7 +197,7 @@ CORS_ALLOW_HEADERS = [
 ]
 CORS_EXPOSE_HEADERS = ["x-amzn-RequestId", "x-amzn-ErrorType", "x-amzn-ErrorMessage", "Date"]
 
-# --- Cognate --------------------------------------------------------------------------------
+# --- Cognate ----------------------------------------------------------------------------------
 # The AWS region and account this server stands in for: ids are `<region>:<uuid>`, ARNs
 # name the account.
 COGNATE_REGION = env.str("COGNATE_REGION", default="us-east-1")

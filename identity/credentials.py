@@ -150,7 +150,7 @@ def session_open(access_key_id: str, session_token: str, *, now: float | None = 
     return session
 
 
-# --- Revocation ----------------------------------------------------------------------------
+# --- Revocation -------------------------------------------------------------------------------
 # The cache holds, per identity, the time before which its credentials and tokens are
 # refused (0 for none, infinity once the identity is gone), and per deleted pool, infinity.
 # A missing identity entry is filled from the database; a missing pool entry means the pool

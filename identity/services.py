@@ -39,7 +39,7 @@ def _now_dt(now: float | None = None) -> datetime:
     return datetime.fromtimestamp(clock.now() if now is None else now, UTC)
 
 
-# --- Roles -----------------------------------------------------------------------------------
+# --- Roles ------------------------------------------------------------------------------------
 def default_trust_policy(*, pool_id: str, amr: str) -> dict:
     return {
         "Version": "2012-10-17",
@@ -143,7 +143,7 @@ def _default_roles_create(pool: IdentityPool) -> None:
     pool.save(update_fields=["unauthenticated_role", "authenticated_role"])
 
 
-# --- Pools -----------------------------------------------------------------------------------
+# --- Pools ------------------------------------------------------------------------------------
 _POOL_FIELDS = {
     "name",
     "allow_unauthenticated",
@@ -254,7 +254,7 @@ def pool_untag(*, pool: IdentityPool, keys: list[str]) -> None:
     _config_changed()
 
 
-# --- Identities ------------------------------------------------------------------------------
+# --- Identities -------------------------------------------------------------------------------
 def identity_create_guest(*, pool: PoolView) -> Identity:
     """A new guest identity (GetId without Logins: a new one on every call)."""
     if not pool.allow_unauthenticated:
@@ -301,7 +301,7 @@ def identities_delete(*, identities: list[Identity]) -> None:
     transaction.on_commit(remember)
 
 
-# --- Credentials and tokens ------------------------------------------------------------------
+# --- Credentials and tokens -------------------------------------------------------------------
 def role_trusts(role: RoleView, *, pool_id: str, identity_id: str, amr: list[str]) -> bool:
     """Whether the role's trust policy lets this identity assume it through Cognito."""
     request = policies.Request(
@@ -396,7 +396,7 @@ def guest_openid_token_issue(
     )
 
 
-# --- Operator access keys and signing keys ---------------------------------------------------
+# --- Operator access keys and signing keys ----------------------------------------------------
 KEY_SECRET_PURPOSE = "cognate.access-key-secret"
 
 

@@ -52,7 +52,7 @@ class Record(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records")
     key = models.CharField(max_length=1024)
-    value = models.TextField(null=True, blank=True)
+    value = models.TextField(null=True, blank=True)  # noqa: DJ001  (None marks a tombstone)
     sync_count = models.BigIntegerField()
     modified = models.DateTimeField(default=timezone.now)
     modified_by = models.CharField(max_length=256, blank=True, default="")

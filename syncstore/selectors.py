@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Count, Max, Q, Sum
 
-from identity import policies, selectors as identity_selectors
+from identity import policies
+from identity import selectors as identity_selectors
 from identity.auth import Caller
 from identity.credentials import Session
 from identity.errors import AuthFailure, ResourceNotFound
@@ -153,7 +154,7 @@ def identity_for_caller(
     return identity
 
 
-# --- Datasets and records ------------------------------------------------------------------------
+# --- Datasets and records ---------------------------------------------------------------------
 def dataset_row(identity: Identity, name: str) -> Dataset | None:
     """The dataset's row, even if the dataset was deleted (it remembers its sync count)."""
     return Dataset.objects.filter(identity=identity, name=name).first()

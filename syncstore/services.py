@@ -199,7 +199,7 @@ def dataset_delete(*, identity: Identity, dataset_name: str) -> Dataset:
     return before
 
 
-# --- Pool configuration, devices, subscriptions --------------------------------------------------
+# --- Pool configuration, devices, subscriptions -----------------------------------------------
 def _config_for_update(pool_id: str) -> PoolSyncConfig:
     config, _ = PoolSyncConfig.objects.select_for_update().get_or_create(pool_id=pool_id)
     return config

@@ -63,7 +63,7 @@ def pytest_terminal_summary(terminalreporter):
         )
 
 
-# --- The live server ---------------------------------------------------------------------------
+# --- The live server --------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def live(tmp_path_factory):
     """A running Cognate: daphne serving config.asgi on a fresh database."""

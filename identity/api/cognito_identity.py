@@ -32,7 +32,7 @@ def _operator(caller: Caller | None, permission: str, operation_name: str):
     return caller.operator(f"identity.{permission}", ACTION_PREFIX + operation_name)
 
 
-# --- Shapes ----------------------------------------------------------------------------------
+# --- Shapes -----------------------------------------------------------------------------------
 def pool_description(pool: IdentityPool) -> dict:
     out: dict[str, Any] = {
         "IdentityPoolId": pool.id,
@@ -114,7 +114,7 @@ def _logins_not_supported(logins: dict | None) -> None:
         )
 
 
-# --- Pools -----------------------------------------------------------------------------------
+# --- Pools ------------------------------------------------------------------------------------
 @operation("CreateIdentityPool")
 def create_identity_pool(caller, params):
     key = _operator(caller, "add_identitypool", "CreateIdentityPool")
@@ -241,7 +241,7 @@ def list_tags_for_resource(caller, params):
     return {"Tags": _pool_from_arn(caller, params["ResourceArn"]).tags}
 
 
-# --- Identities ------------------------------------------------------------------------------
+# --- Identities -------------------------------------------------------------------------------
 @operation("GetId")
 def get_id(caller, params):
     pool = selectors.pool_view(params["IdentityPoolId"])

@@ -71,7 +71,7 @@ def _model_status(service: str, code: str) -> int | None:
     return None
 
 
-# --- Query protocol (STS, IAM): XML ------------------------------------------------------------
+# --- Query protocol (STS, IAM): XML -----------------------------------------------------------
 def _xml_value(parent: ET.Element, value: Any) -> None:
     if isinstance(value, dict):
         for name, item in value.items():

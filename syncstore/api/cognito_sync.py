@@ -58,7 +58,7 @@ def _page_size(params: dict, default: int, largest: int) -> int:
     return size
 
 
-# --- Shapes ---------------------------------------------------------------------------------------
+# --- Shapes -----------------------------------------------------------------------------------
 def dataset_description(dataset) -> dict:
     return {
         "IdentityId": dataset.identity_id,
@@ -93,7 +93,7 @@ def _device_time(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(round(value, 3), UTC)
 
 
-# --- Records --------------------------------------------------------------------------------------
+# --- Records ----------------------------------------------------------------------------------
 _RECORDS_TOKEN = "cognate.records-page"
 
 
@@ -184,7 +184,7 @@ def update_records(caller, params):
     return {"Records": [record_description(record) for record in written]}
 
 
-# --- Datasets -------------------------------------------------------------------------------------
+# --- Datasets ---------------------------------------------------------------------------------
 @operation("ListDatasets")
 def list_datasets(caller, params):
     identity = _identity(caller, "ListDatasets", params)
@@ -219,7 +219,7 @@ def delete_dataset(caller, params):
     return {"Dataset": dataset_description(deleted)}
 
 
-# --- Usage ----------------------------------------------------------------------------------------
+# --- Usage ------------------------------------------------------------------------------------
 @operation("DescribeIdentityUsage")
 def describe_identity_usage(caller, params):
     identity = _identity(caller, "DescribeIdentityUsage", params)
@@ -274,7 +274,7 @@ def list_identity_pool_usage(caller, params):
     return out
 
 
-# --- Pool configuration ---------------------------------------------------------------------------
+# --- Pool configuration -----------------------------------------------------------------------
 def _configuration(pool_id: str) -> dict:
     config = selectors.sync_config(pool_id)
     out: dict[str, Any] = {"IdentityPoolId": pool_id}
@@ -336,7 +336,7 @@ def get_bulk_publish_details(caller, params):
     )
 
 
-# --- Devices and subscriptions ---------------------------------------------------------------------
+# --- Devices and subscriptions ----------------------------------------------------------------
 @operation("RegisterDevice")
 def register_device(caller, params):
     identity = _identity(caller, "RegisterDevice", params)
