@@ -31,10 +31,13 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	SECRET_KEY=type-checking-only $(BIN)/mypy
 
-pytest: $(VENV)/.dev
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+pytest: $(VENV)/.dev node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint pytest
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules var .pytest_cache .ruff_cache

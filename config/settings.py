@@ -106,6 +106,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
         ),
     }
+    # Tests get a file too: an in-memory database shares one cache between threads and
+    # locks whole tables, unlike the file the server uses.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-cognate.sqlite3")}
 # Connections are kept open between requests: each server process does its database work in
 # one thread, so it holds one connection. They are not pinged before each request (that
 # would cost a round trip per call); a connection the database dropped fails one request,

@@ -6,6 +6,8 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
 
 from identity import policies, services
 from identity.models import AccessKey, Identity, IdentityPool, Login, Role, SigningKey
@@ -186,8 +188,19 @@ class IdentityAdmin(admin.ModelAdmin):
         "credentials_not_before",
         "created",
         "modified",
+        "data",
     ]
     inlines = [LoginInline]
+
+    @admin.display(description="data")
+    def data(self, identity):
+        url = reverse("admin:syncstore_dataset_changelist")
+        return format_html(
+            '<a href="{}?identity__id__exact={}&state=live">datasets of this identity</a>',
+            url,
+            identity.id,
+        )
+
     actions = ["revoke_credentials", "disable"]
 
     def has_add_permission(self, request):

@@ -110,3 +110,12 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} → {self.dataset_name}"
+
+
+class PoolUsage(IdentityPool):
+    """Identity pools seen by their sync usage (an admin view; no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "pool usage"
+        verbose_name_plural = "pool usage"

@@ -1,0 +1,196 @@
+"""The operator's screens for sync state: datasets with their records, usage per pool,
+devices. Records are read-only here; deleting a dataset goes through the service."""
+
+from django.contrib import admin
+from django.db.models import Count, Max, Q, Sum
+from django.utils.html import format_html
+
+from syncstore import services
+from syncstore.models import Dataset, Device, PoolSyncConfig, PoolUsage, Record, Subscription
+
+PREVIEW = 80
+
+
+class RecordInline(admin.TabularInline):
+    model = Record
+    fields = [
+        "key",
+        "preview",
+        "sync_count",
+        "tombstone",
+        "modified",
+        "modified_by",
+        "device_modified",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["key"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="value")
+    def preview(self, record):
+        if record.value is None:
+            return "—"
+        if len(record.value) > PREVIEW:
+            return record.value[:PREVIEW] + f"… ({len(record.value)} characters)"
+        return record.value
+
+    @admin.display(boolean=True)
+    def tombstone(self, record):
+        return record.value is None
+
+
+class ExistsFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("live", "live"), ("deleted", "deleted")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "live":
+            return queryset.filter(deleted__isnull=True)
+        if self.value() == "deleted":
+            return queryset.filter(deleted__isnull=False)
+        return queryset
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "identity",
+        "sync_count",
+        "record_count",
+        "data_storage",
+        "modified",
+        "live",
+    ]
+    list_filter = [ExistsFilter, "identity__pool"]
+    search_fields = ["=identity__id", "name"]
+    readonly_fields = [
+        "identity",
+        "name",
+        "sync_count",
+        "record_count",
+        "data_storage",
+        "created",
+        "modified",
+        "last_modified_by",
+        "deleted",
+        "deleted_at_count",
+    ]
+    fields = readonly_fields
+    inlines = [RecordInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(boolean=True)
+    def live(self, dataset):
+        return dataset.deleted is None
+
+    def delete_model(self, request, obj):
+        if obj.deleted is None:
+            services.dataset_delete(identity=obj.identity, dataset_name=obj.name)
+
+    def delete_queryset(self, request, queryset):
+        for dataset in queryset.filter(deleted__isnull=True).select_related("identity"):
+            services.dataset_delete(identity=dataset.identity, dataset_name=dataset.name)
+
+
+@admin.register(PoolUsage)
+class PoolUsageAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "id",
+        "identities",
+        "identities_with_data",
+        "datasets",
+        "storage",
+        "last_sync",
+    ]
+    fields = list_display
+    readonly_fields = list_display
+
+    def get_queryset(self, request):
+        live = Q(identities__datasets__deleted__isnull=True)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                identity_total=Count("identities", distinct=True),
+                with_data=Count(
+                    "identities", filter=live & Q(identities__datasets__isnull=False), distinct=True
+                ),
+                dataset_total=Count("identities__datasets", filter=live, distinct=True),
+                storage_total=Sum("identities__datasets__data_storage", filter=live),
+                last_modified=Max("identities__datasets__modified", filter=live),
+            )
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(ordering="identity_total")
+    def identities(self, pool):
+        return pool.identity_total
+
+    @admin.display(description="identities with data", ordering="with_data")
+    def identities_with_data(self, pool):
+        return pool.with_data
+
+    @admin.display(ordering="dataset_total")
+    def datasets(self, pool):
+        url = f"../dataset/?identity__pool__id__exact={pool.id}&state=live"
+        return format_html('<a href="{}">{}</a>', url, pool.dataset_total)
+
+    @admin.display(description="bytes", ordering="storage_total")
+    def storage(self, pool):
+        return pool.storage_total or 0
+
+    @admin.display(description="last sync", ordering="last_modified")
+    def last_sync(self, pool):
+        return pool.last_modified
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    fields = ["dataset_name", "created"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = ["device_id", "identity", "platform", "created"]
+    list_filter = ["platform"]
+    search_fields = ["device_id", "=identity__id"]
+    readonly_fields = ["device_id", "identity", "platform", "token", "created"]
+    fields = readonly_fields
+    inlines = [SubscriptionInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PoolSyncConfig)
+class PoolSyncConfigAdmin(admin.ModelAdmin):
+    list_display = ["pool", "modified"]
+    readonly_fields = ["pool", "push_sync", "cognito_streams", "events", "modified"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
