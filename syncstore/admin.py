@@ -13,7 +13,7 @@ PREVIEW = 80
 
 class RecordInline(admin.TabularInline):
     model = Record
-    fields = [
+    fields = (
         "key",
         "preview",
         "sync_count",
@@ -21,7 +21,7 @@ class RecordInline(admin.TabularInline):
         "modified",
         "modified_by",
         "device_modified",
-    ]
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -60,7 +60,7 @@ class ExistsFilter(admin.SimpleListFilter):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = [
+    list_display = (
         "name",
         "identity",
         "sync_count",
@@ -68,10 +68,10 @@ class DatasetAdmin(admin.ModelAdmin):
         "data_storage",
         "modified",
         "live",
-    ]
+    )
     list_filter = [ExistsFilter, "identity__pool"]
     search_fields = ["=identity__id", "name"]
-    readonly_fields = [
+    readonly_fields = (
         "identity",
         "name",
         "sync_count",
@@ -82,7 +82,7 @@ class DatasetAdmin(admin.ModelAdmin):
         "last_modified_by",
         "deleted",
         "deleted_at_count",
-    ]
+    )
     fields = readonly_fields
     inlines = [RecordInline]
 
@@ -104,7 +104,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
 @admin.register(PoolUsage)
 class PoolUsageAdmin(admin.ModelAdmin):
-    list_display = [
+    list_display = (
         "name",
         "id",
         "identities",
@@ -112,7 +112,7 @@ class PoolUsageAdmin(admin.ModelAdmin):
         "datasets",
         "storage",
         "last_sync",
-    ]
+    )
     fields = list_display
     readonly_fields = list_display
 
@@ -165,18 +165,16 @@ class PoolUsageAdmin(admin.ModelAdmin):
 
 class SubscriptionInline(admin.TabularInline):
     model = Subscription
-    fields = ["dataset_name", "created"]
-    readonly_fields = fields
+    fields = readonly_fields = ("dataset_name", "created")
     extra = 0
 
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
-    list_display = ["device_id", "identity", "platform", "created"]
+    list_display = ("device_id", "identity", "platform", "created")
     list_filter = ["platform"]
     search_fields = ["device_id", "=identity__id"]
-    readonly_fields = ["device_id", "identity", "platform", "token", "created"]
-    fields = readonly_fields
+    fields = readonly_fields = ("device_id", "identity", "platform", "token", "created")
     inlines = [SubscriptionInline]
 
     def has_add_permission(self, request):
@@ -185,9 +183,8 @@ class DeviceAdmin(admin.ModelAdmin):
 
 @admin.register(PoolSyncConfig)
 class PoolSyncConfigAdmin(admin.ModelAdmin):
-    list_display = ["pool", "modified"]
-    readonly_fields = ["pool", "push_sync", "cognito_streams", "events", "modified"]
-    fields = readonly_fields
+    list_display = ("pool", "modified")
+    fields = readonly_fields = ("pool", "push_sync", "cognito_streams", "events", "modified")
 
     def has_add_permission(self, request):
         return False

@@ -3,6 +3,7 @@ identity's data. Another identity's data and data that does not exist answer the
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Max, Q, Sum
@@ -172,9 +173,9 @@ class RecordRow:
     key: str
     value: str | None
     sync_count: int
-    modified: object
+    modified: datetime
     modified_by: str
-    device_modified: object
+    device_modified: datetime | None
 
 
 _RECORD_FIELDS = ("key", "value", "sync_count", "modified", "modified_by", "device_modified")
@@ -209,7 +210,7 @@ def datasets_page(identity: Identity, *, after: str | None, limit: int) -> list[
 class Usage:
     dataset_count: int
     data_storage: int
-    last_modified: object
+    last_modified: datetime | None
     identities_with_data: int = 0
 
 

@@ -110,7 +110,7 @@ def list_records(caller, params):
     out: dict[str, Any] = {
         "Records": [],
         "Count": 0,
-        "DatasetSyncCount": dataset.sync_count if exists else 0,
+        "DatasetSyncCount": dataset.sync_count if dataset is not None and exists else 0,
         "DatasetExists": exists,
         # The caller's count refers to an incarnation that was since deleted.
         "DatasetDeletedAfterRequestedSyncCount": bool(
