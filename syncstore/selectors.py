@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Sum
 
 from identity import policies
 from identity import selectors as identity_selectors
@@ -137,18 +137,19 @@ def identity_for_caller(
     if session is not None:
         if operation in DEVELOPER_ONLY:
             raise _forbidden(caller, operation, resource, ". It needs developer credentials.")
+        own = (session.identity_id, session.pool_id) == (identity_id, pool_id)
         if not session_may(session, operation, resource):
-            if (session.identity_id, session.pool_id) != (identity_id, pool_id):
-                raise not_found
-            raise _forbidden(caller, operation, resource)
+            raise _forbidden(caller, operation, resource) if own else not_found
+        if own:
+            # The session was opened just now and checked against revocation, which
+            # deletion, disabling and merging all set: the identity exists.
+            return Identity(id=identity_id, pool_id=pool_id)
     else:
         key = operator_for_caller(caller, operation, pool_id)
         if not identity_selectors.key_reaches_pool(key, pool_id):
             raise not_found
     identity = (
-        Identity.objects.filter(id=identity_id, pool_id=pool_id)
-        .only("id", "pool_id", "state")
-        .first()
+        Identity.objects.filter(id=identity_id, pool_id=pool_id).only("id", "pool_id").first()
     )
     if identity is None:
         raise not_found
@@ -156,47 +157,11 @@ def identity_for_caller(
 
 
 # --- Datasets and records ---------------------------------------------------------------------
-def dataset_row(identity: Identity, name: str) -> Dataset | None:
-    """The dataset's row, even if the dataset was deleted (it remembers its sync count)."""
-    return Dataset.objects.filter(identity=identity, name=name).first()
-
-
 def dataset_get(identity: Identity, name: str) -> Dataset:
-    dataset = dataset_row(identity, name)
+    dataset = Dataset.objects.filter(identity=identity, name=name).first()
     if dataset is None or not dataset.exists:
         raise ResourceNotFound(f"Dataset '{name}' of identity '{identity.id}' not found.")
     return dataset
-
-
-@dataclass(frozen=True)
-class RecordRow:
-    key: str
-    value: str | None
-    sync_count: int
-    modified: datetime
-    modified_by: str
-    device_modified: datetime | None
-
-
-_RECORD_FIELDS = ("key", "value", "sync_count", "modified", "modified_by", "device_modified")
-
-
-def records_changed(
-    dataset: Dataset,
-    *,
-    after_count: int,
-    up_to_count: int,
-    cursor: tuple[int, str] | None,
-    limit: int,
-) -> list[RecordRow]:
-    """Records written after `after_count` and up to `up_to_count`, tombstones included,
-    in (sync count, key) order, starting after `cursor`."""
-    rows = dataset.records.filter(sync_count__gt=after_count, sync_count__lte=up_to_count)
-    if cursor is not None:
-        count, key = cursor
-        rows = rows.filter(Q(sync_count__gt=count) | Q(sync_count=count, key__gt=key))
-    values = rows.order_by("sync_count", "key").values_list(*_RECORD_FIELDS)[:limit]
-    return [RecordRow(*row) for row in values]
 
 
 def datasets_page(identity: Identity, *, after: str | None, limit: int) -> list[Dataset]:

@@ -19,7 +19,9 @@ from identity.errors import (
     ResourceNotFound,
 )
 from identity.models import Identity
+from syncstore import sql
 from syncstore.models import Dataset, Device, PoolSyncConfig, Record, Subscription
+from syncstore.sql import DatasetState, RecordRow
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,12 @@ def _live_dataset_count(identity: Identity) -> int:
     return Dataset.objects.filter(identity=identity, deleted__isnull=True).count()
 
 
-def _dataset_for_update(identity: Identity, name: str, *, may_create: bool) -> Dataset:
-    """The dataset row, locked for this transaction; created (or brought back after a
-    deletion) when `may_create`, within the limit of datasets per identity."""
-    dataset = Dataset.objects.select_for_update().filter(identity=identity, name=name).first()
-    if dataset is not None and dataset.exists:
-        return dataset
+def _dataset_for_update(identity: Identity, name: str, *, may_create: bool) -> DatasetState:
+    """The dataset's state, its row locked for this transaction; created (or brought back
+    after a deletion) when `may_create`, within the limit of datasets per identity."""
+    state = sql.dataset_state(identity.id, name, lock=True)
+    if state is not None and state.exists:
+        return state
     if not may_create:
         raise ResourceNotFound(f"Dataset '{name}' of identity '{identity.id}' not found.")
     # Lock the identity so concurrent creations cannot pass the limit together.
@@ -82,16 +84,24 @@ def _dataset_for_update(identity: Identity, name: str, *, may_create: bool) -> D
             "datasets, the most allowed; delete one first."
         )
     now = timezone.now()
-    if dataset is not None:  # a deleted dataset comes back, continuing its sync count
-        dataset.deleted = None
-        dataset.created = now
-        dataset.save(update_fields=["deleted", "created"])
-        return dataset
-    try:
-        with transaction.atomic():
-            return Dataset.objects.create(identity=identity, name=name, created=now, modified=now)
-    except IntegrityError:  # created by a concurrent update: take it, locked
-        return Dataset.objects.select_for_update().get(identity=identity, name=name)
+    if state is not None:  # a deleted dataset comes back, continuing its sync count
+        Dataset.objects.filter(pk=state.id).update(deleted=None, created=now)
+    else:
+        try:
+            with transaction.atomic():
+                Dataset.objects.create(identity=identity, name=name, created=now, modified=now)
+        except IntegrityError:
+            pass  # created by a concurrent update; the lock below waits for it
+    state = sql.dataset_state(identity.id, name, lock=True)
+    assert state is not None and state.exists
+    return state
+
+
+@dataclass(frozen=True)
+class Update:
+    dataset_id: int
+    sync_count: int
+    records: list[RecordRow]
 
 
 @transaction.atomic
@@ -101,17 +111,16 @@ def records_update(
     dataset_name: str,
     patches: list[Patch],
     modified_by: str,
-) -> tuple[Dataset, list[Record]]:
+) -> Update:
     """Apply the patches as one update (UpdateRecords): all or none, each patch carrying the
     record's current sync count (0 for a new key), the dataset's count raised by one."""
     _check_patches(patches)
     dataset = _dataset_for_update(identity, dataset_name, may_create=True)
-    current = {
-        r.key: r for r in Record.objects.filter(dataset=dataset, key__in=[p.key for p in patches])
-    }
+    # Read after the lock is held: a query that takes the lock sees the rows it joins as they
+    # were when it started, which would let two racing updates both pass the check.
+    current = sql.records_current(dataset.id, [patch.key for patch in patches])
     for patch in patches:
-        record = current.get(patch.key)
-        have = record.sync_count if record else 0
+        have = current.get(patch.key, (0, None))[0]
         if patch.sync_count != have:
             raise ResourceConflict(
                 f"Current SyncCount for: {patch.key} is: {have} not: {patch.sync_count}"
@@ -119,12 +128,10 @@ def records_update(
 
     storage, count = dataset.data_storage, dataset.record_count
     for patch in patches:
-        old = current.get(patch.key)
         new_value = patch.value if patch.op == "replace" else None
-        storage += record_size(patch.key, new_value) - (
-            record_size(old.key, old.value) if old else 0
-        )
-        count += (new_value is not None) - (old is not None and old.value is not None)
+        old_value = current[patch.key][1] if patch.key in current else None
+        storage += record_size(patch.key, new_value) - record_size(patch.key, old_value)
+        count += (new_value is not None) - (old_value is not None)
     if count > settings.SYNC_MAX_RECORDS_PER_DATASET:
         raise LimitExceeded(
             f"Dataset '{dataset_name}' would hold {count} records; at most "
@@ -139,8 +146,7 @@ def records_update(
     now = timezone.now()
     new_count = dataset.sync_count + 1
     written = [
-        Record(
-            dataset=dataset,
+        RecordRow(
             key=patch.key,
             value=patch.value if patch.op == "replace" else None,
             sync_count=new_count,
@@ -150,35 +156,24 @@ def records_update(
         )
         for patch in patches
     ]
-    if written:
-        Record.objects.bulk_create(
-            written,
-            update_conflicts=True,
-            unique_fields=["dataset", "key"],
-            update_fields=["value", "sync_count", "modified", "modified_by", "device_modified"],
-        )
-    dataset.sync_count = new_count
-    dataset.modified = now
-    dataset.last_modified_by = modified_by
-    dataset.data_storage = storage
-    dataset.record_count = count
-    dataset.save(
-        update_fields=[
-            "sync_count",
-            "modified",
-            "last_modified_by",
-            "data_storage",
-            "record_count",
-        ]
+    sql.records_write(dataset.id, written)
+    sql.dataset_write(
+        dataset.id,
+        sync_count=new_count,
+        modified=now,
+        modified_by=modified_by,
+        data_storage=storage,
+        record_count=count,
     )
-    return dataset, written
+    return Update(dataset.id, new_count, written)
 
 
 @transaction.atomic
 def dataset_delete(*, identity: Identity, dataset_name: str) -> Dataset:
     """Delete a dataset's records. The row stays, marked deleted with its sync count, so
     devices that synced it learn of the deletion (DatasetDeletedAfterRequestedSyncCount)."""
-    dataset = _dataset_for_update(identity, dataset_name, may_create=False)
+    state = _dataset_for_update(identity, dataset_name, may_create=False)
+    dataset = Dataset.objects.get(pk=state.id)
     before = Dataset(
         pk=dataset.pk,
         identity=identity,

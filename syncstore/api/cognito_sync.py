@@ -12,7 +12,7 @@ from identity import selectors as identity_selectors
 from identity.api.render import epoch
 from identity.auth import Caller
 from identity.errors import InvalidConfiguration, InvalidParameter
-from syncstore import selectors, services
+from syncstore import selectors, services, sql
 from syncstore.sessions import sync_session_check, sync_session_token
 
 Handler = Callable[[Caller, dict], dict]
@@ -105,7 +105,7 @@ def list_records(caller, params):
     if after < 0:
         raise InvalidParameter("LastSyncCount cannot be negative.")
     limit = _page_size(params, MAX_RECORDS_PER_PAGE, MAX_RECORDS_PER_PAGE)
-    dataset = selectors.dataset_row(identity, name)
+    dataset = sql.dataset_state(identity.id, name)
     exists = dataset is not None and dataset.exists
     out: dict[str, Any] = {
         "Records": [],
@@ -132,15 +132,15 @@ def list_records(caller, params):
     if params.get("NextToken"):
         try:
             state = signing.loads(params["NextToken"], salt=_RECORDS_TOKEN)
-            assert state["d"] == dataset.pk and state["a"] == after
+            assert state["d"] == dataset.id and state["a"] == after
             bound, cursor = state["b"], (state["c"], state["k"])
         except (signing.BadSignature, AssertionError, KeyError, TypeError):
             raise InvalidParameter(
                 "The NextToken is not valid for this request: pass back the NextToken of the "
                 "previous page with the same LastSyncCount, or omit it."
             ) from None
-    rows = selectors.records_changed(
-        dataset, after_count=after, up_to_count=bound, cursor=cursor, limit=limit + 1
+    rows = sql.records_changed(
+        dataset.id, after_count=after, up_to_count=bound, cursor_at=cursor, limit=limit + 1
     )
     page = rows[:limit]
     out["Records"] = [record_description(row) for row in page]
@@ -149,7 +149,7 @@ def list_records(caller, params):
     if len(rows) > limit:
         last = page[-1]
         out["NextToken"] = signing.dumps(
-            {"d": dataset.pk, "a": after, "b": bound, "c": last.sync_count, "k": last.key},
+            {"d": dataset.id, "a": after, "b": bound, "c": last.sync_count, "k": last.key},
             salt=_RECORDS_TOKEN,
         )
     return out
@@ -175,13 +175,13 @@ def update_records(caller, params):
         )
         for patch in params.get("RecordPatches", [])
     ]
-    _, written = services.records_update(
+    update = services.records_update(
         identity=identity,
         dataset_name=name,
         patches=patches,
         modified_by=_modified_by(caller, params),
     )
-    return {"Records": [record_description(record) for record in written]}
+    return {"Records": [record_description(record) for record in update.records]}
 
 
 # --- Datasets ---------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ def dataset():
         sync_services.Patch(key="long", op="replace", value="x" * 500, sync_count=0),
         sync_services.Patch(key="gone", op="remove", value=None, sync_count=0),
     ]
-    dataset, _ = sync_services.records_update(
+    update = sync_services.records_update(
         identity=identity, dataset_name="notes", patches=patches, modified_by="test"
     )
-    return dataset
+    return Dataset.objects.get(pk=update.dataset_id)
 
 
 def test_dataset_page_shows_records_with_previews_and_tombstones(admin_client, dataset):

@@ -1,0 +1,244 @@
+"""Cognito Sync throughput: K devices of each of M identities, in parallel, doing
+ListRecords / UpdateRecords cycles with 10-record patches for a fixed time, signed with
+SigV4 like the SDKs. Prints records written per second and p50/p99 per call, then the time
+of a full ListRecords of a 1,024-record dataset.
+
+    python bench/sync.py                                   # starts a server itself
+    python bench/sync.py --devices 16 --identities 1       # 16 devices of one identity
+    python bench/sync.py --endpoint http://host:8000/aws --pool us-east-1:...
+
+The server is started with the current environment (DATABASE_URL selects PostgreSQL).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import aiohttp
+import yarl
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.servers import cognate_server
+
+REGION = "us-east-1"
+PATCH_SIZE = 10
+
+
+class Device:
+    def __init__(self, session, endpoint, pool_id, identity_id, creds):
+        self.session, self.endpoint = session, endpoint
+        self.pool_id, self.identity_id = pool_id, identity_id
+        self.credentials = Credentials(
+            creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"]
+        )
+        self.last_count = 0
+        self.counts: dict[str, int] = {}
+
+    def _url(self, dataset, suffix=""):
+        label = lambda value: quote(value, safe="-._~")  # noqa: E731
+        return (
+            f"{self.endpoint}/identitypools/{label(self.pool_id)}/identities/"
+            f"{label(self.identity_id)}/datasets/{label(dataset)}{suffix}"
+        )
+
+    async def call(self, method, url, body=None):
+        data = json.dumps(body).encode() if body is not None else b""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        request = AWSRequest(method=method, url=url, data=data, headers=headers)
+        SigV4Auth(self.credentials, "cognito-sync", REGION).add_auth(request)
+        # encoded=True: send the path exactly as signed (yarl would turn %3A back into :).
+        async with self.session.request(
+            method, yarl.URL(url, encoded=True), data=data, headers=dict(request.headers.items())
+        ) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def list_records(self, dataset, last=0, max_results=1024):
+        url = self._url(dataset, f"/records?lastSyncCount={last}&maxResults={max_results}")
+        status, body = await self.call("GET", url)
+        if status != 200:
+            raise RuntimeError(f"ListRecords -> {status} {body}")
+        return body
+
+    async def update_records(self, dataset, token, patches):
+        body = {"SyncSessionToken": token, "RecordPatches": patches}
+        return await self.call("POST", self._url(dataset), body)
+
+
+async def new_guest(session, endpoint, pool_id):
+    async def identity_call(operation, body):
+        async with session.post(
+            endpoint,
+            json=body,
+            headers={
+                "X-Amz-Target": f"AWSCognitoIdentityService.{operation}",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+        ) as response:
+            return await response.json(content_type=None)
+
+    identity_id = (await identity_call("GetId", {"IdentityPoolId": pool_id}))["IdentityId"]
+    creds = await identity_call("GetCredentialsForIdentity", {"IdentityId": identity_id})
+    return identity_id, creds["Credentials"]
+
+
+async def device_loop(device, number, deadline, stats, interval=0.0):
+    """Pull what changed, then write 10 of this device's own keys; on a conflict pull again.
+    With an interval, a device starts a cycle every `interval` seconds (a paced load);
+    without, it starts the next as soon as one ends (a closed loop: saturation)."""
+    keys = [f"d{number}-k{n}" for n in range(50)]
+    turn = 0
+    if interval:
+        await asyncio.sleep(random.uniform(0, interval))
+    while time.perf_counter() < deadline:
+        cycle_started = started = time.perf_counter()
+        listed = await device.list_records("bench", device.last_count)
+        stats["list"].append(time.perf_counter() - started)
+        for record in listed["Records"]:
+            device.counts[record["Key"]] = record["SyncCount"]
+        device.last_count = listed["DatasetSyncCount"]
+        chosen = [keys[(turn * PATCH_SIZE + n) % len(keys)] for n in range(PATCH_SIZE)]
+        turn += 1
+        patches = [
+            {
+                "Op": "replace",
+                "Key": key,
+                "Value": f"value {turn} of {key}",
+                "SyncCount": device.counts.get(key, 0),
+            }
+            for key in chosen
+        ]
+        started = time.perf_counter()
+        status, body = await device.update_records("bench", listed["SyncSessionToken"], patches)
+        stats["update"].append(time.perf_counter() - started)
+        if status == 200:
+            stats["written"] += len(body["Records"])
+            for record in body["Records"]:
+                device.counts[record["Key"]] = record["SyncCount"]
+        elif status == 409:
+            stats["conflicts"] += 1
+        else:
+            stats["errors"].append(f"{status} {body}")
+        if interval:
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - cycle_started)))
+
+
+def cuts(values):
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    quantiles = statistics.quantiles(values, n=100)
+    return quantiles[49] * 1000, quantiles[98] * 1000
+
+
+async def run(endpoint, pool_id, devices_per_identity, identities, seconds, interval):
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        devices = []
+        for _ in range(identities):
+            identity_id, _ = await new_guest(session, endpoint, pool_id)
+            for _ in range(devices_per_identity):
+                async with session.post(
+                    endpoint,
+                    json={"IdentityId": identity_id},
+                    headers={
+                        "X-Amz-Target": "AWSCognitoIdentityService.GetCredentialsForIdentity",
+                        "Content-Type": "application/x-amz-json-1.1",
+                    },
+                ) as response:
+                    creds = (await response.json(content_type=None))["Credentials"]
+                devices.append(Device(session, endpoint, pool_id, identity_id, creds))
+        stats = {"list": [], "update": [], "written": 0, "conflicts": 0, "errors": []}
+        warm = time.perf_counter() + 1
+        await asyncio.gather(
+            *(
+                device_loop(d, n, warm, {**stats, "list": [], "update": [], "errors": []})
+                for n, d in enumerate(devices)
+            )
+        )
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(device_loop(d, n, started + seconds, stats, interval) for n, d in enumerate(devices))
+        )
+        elapsed = time.perf_counter() - started
+        update_p50, update_p99 = cuts(stats["update"])
+        list_p50, list_p99 = cuts(stats["list"])
+        pace = f"a cycle every {interval:g} s" if interval else "closed loop"
+        print(
+            f"{devices_per_identity:3} devices x {identities:3} identities, {pace}: "
+            f"records written/s {stats['written'] / elapsed:8.1f}   "
+            f"UpdateRecords p50 {update_p50:6.1f} ms p99 {update_p99:6.1f} ms   "
+            f"ListRecords p50 {list_p50:6.1f} ms p99 {list_p99:6.1f} ms   "
+            f"conflicts {stats['conflicts']}   errors {len(stats['errors'])}"
+        )
+        if stats["errors"]:
+            print(f"   first error: {stats['errors'][0][:300]}")
+
+        # A full ListRecords of a dataset holding 1,024 records.
+        identity_id, creds = await new_guest(session, endpoint, pool_id)
+        full = Device(session, endpoint, pool_id, identity_id, creds)
+        token = (await full.list_records("full"))["SyncSessionToken"]
+        patches = [
+            {"Op": "replace", "Key": f"key-{n:04}", "Value": "v" * 100, "SyncCount": 0}
+            for n in range(1024)
+        ]
+        status, body = await full.update_records("full", token, patches)
+        assert status == 200, body
+        timings = []
+        for _ in range(30):
+            begun = time.perf_counter()
+            listed = await full.list_records("full", 0, 1024)
+            timings.append(time.perf_counter() - begun)
+            assert len(listed["Records"]) == 1024 and "NextToken" not in listed
+        p50, p99 = cuts(timings)
+        print(
+            f"full ListRecords of 1,024 records (100-byte values): p50 {p50:6.1f} ms   "
+            f"p99 {p99:6.1f} ms   ({len(timings)} calls)"
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--endpoint", help="a running Cognate /aws endpoint (default: start one)")
+    parser.add_argument("--pool", help="identity pool id on --endpoint that allows guests")
+    parser.add_argument("--devices", type=int, default=16, help="devices per identity (K)")
+    parser.add_argument("--identities", type=int, default=1, help="identities (M)")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="seconds between the starts of a device's cycles (0: closed loop)",
+    )
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    args = parser.parse_args()
+    print(
+        f"# {args.seconds:g} s; database "
+        f"{os.environ.get('DATABASE_URL', 'sqlite (embedded default)').split('@')[-1]}; "
+        f"{args.workers} server processes"
+    )
+    if args.endpoint:
+        if not args.pool:
+            parser.error("--pool is needed with --endpoint")
+        asyncio.run(
+            run(
+                args.endpoint, args.pool, args.devices, args.identities, args.seconds, args.interval
+            )
+        )
+        return
+    with cognate_server(workers=args.workers) as (endpoint, pool_id):
+        asyncio.run(
+            run(endpoint, pool_id, args.devices, args.identities, args.seconds, args.interval)
+        )
+
+
+if __name__ == "__main__":
+    main()
