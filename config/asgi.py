@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from config.routing import aws_gateway, websocket_urlpatterns  # noqa: E402
+from syncstore.origins import BrowserOriginValidator  # noqa: E402
 
 django_http = ASGIStaticFilesHandler(django_asgi_app)
 
@@ -22,4 +23,6 @@ async def http(scope, receive, send):
     return await django_http(scope, receive, send)
 
 
-application = ProtocolTypeRouter({"http": http, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter(
+    {"http": http, "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns))}
+)

@@ -224,3 +224,14 @@ SYNC_MAX_DATASET_BYTES = env.int("SYNC_MAX_DATASET_BYTES", default=1024 * 1024)
 SYNC_MAX_KEY_BYTES = env.int("SYNC_MAX_KEY_BYTES", default=128)
 SYNC_RECORD_KEY_PATTERN = env.str("SYNC_RECORD_KEY_PATTERN", default=r"[a-zA-Z0-9_.:-]+")
 SYNC_SESSION_TOKEN_LIFETIME = env.int("SYNC_SESSION_TOKEN_LIFETIME", default=3600)
+
+# --- Websockets (/ws/sync) ---------------------------------------------------------------------
+# Origins (besides ALLOWED_HOSTS) whose pages may open sockets; "*" for any.
+WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
+SYNC_WS_AUTH_TIMEOUT = env.float("SYNC_WS_AUTH_TIMEOUT", default=10.0)
+SYNC_WS_IDLE_TIMEOUT = env.float("SYNC_WS_IDLE_TIMEOUT", default=300.0)
+SYNC_WS_MAX_MESSAGE_BYTES = env.int("SYNC_WS_MAX_MESSAGE_BYTES", default=1024 * 1024)
+SYNC_WS_MAX_SOCKETS_PER_IDENTITY = env.int("SYNC_WS_MAX_SOCKETS_PER_IDENTITY", default=20)
+SYNC_WS_PUSHES_PER_SECOND = env.float("SYNC_WS_PUSHES_PER_SECOND", default=10.0)
+SYNC_WS_PUSH_BURST = env.int("SYNC_WS_PUSH_BURST", default=30)
+SYNC_WS_EVENT_RECORDS_MAX_BYTES = env.int("SYNC_WS_EVENT_RECORDS_MAX_BYTES", default=32 * 1024)

@@ -47,7 +47,7 @@ class Caller:
 _SESSION_KINDS = {"invalid": "unknown_key", "revoked": "unknown_key", "expired": "expired_token"}
 
 
-def _bearer_caller(token: str) -> Caller:
+def token_caller(token: str) -> Caller:
     """An identity proving itself with one of this server's OpenID tokens."""
     try:
         claims = tokens.openid_token_claims(token)
@@ -78,7 +78,7 @@ def authenticate(arrived: ArrivedRequest, *, service: str, allow_bearer: bool = 
             + (", or carry an OpenID token (Authorization: Bearer)." if allow_bearer else "."),
         )
     if allow_bearer and header[:7].lower() == "bearer ":
-        return _bearer_caller(header[7:].strip())
+        return token_caller(header[7:].strip())
     try:
         authorization = parse_authorization(header)
     except SignatureRefused as refused:

@@ -20,6 +20,7 @@ from identity.errors import (
 )
 from identity.models import AccessKey, Identity, IdentityPool, Role, SigningKey
 from identity.selectors import PoolView, RoleView
+from syncstore import events
 
 COGNITO_PRINCIPAL = "cognito-identity.amazonaws.com"
 AUD_KEY = f"{COGNITO_PRINCIPAL}:aud"
@@ -204,6 +205,8 @@ def pool_update(*, pool: IdentityPool, **config: Any) -> IdentityPool:
 def pool_delete(*, pool: IdentityPool) -> None:
     """Delete a pool, its identities and their data; their credentials stop working."""
     pool_id = pool.id
+    for identity_id in Identity.objects.filter(pool=pool).values_list("id", flat=True).iterator():
+        events.identity_revoked(identity_id=identity_id, reason="deleted")
     pool.delete()
     _config_changed()
     transaction.on_commit(lambda: credentials.revocation_remember(pool_id=pool_id, not_before=GONE))
@@ -271,21 +274,25 @@ def identity_check_guest_access(identity: Identity, pool: PoolView) -> None:
 
 
 @transaction.atomic
-def identity_revoke_credentials(*, identity: Identity, now: float | None = None) -> None:
-    """Refuse every credential and token issued to the identity until now."""
+def identity_revoke_credentials(
+    *, identity: Identity, now: float | None = None, reason: str = "revoked"
+) -> None:
+    """Refuse every credential and token issued to the identity until now; its open sockets
+    are closed."""
     at = _now_dt(now)
     Identity.objects.filter(pk=identity.pk).update(credentials_not_before=at, modified=at)
     identity.credentials_not_before = at
     transaction.on_commit(
         lambda: credentials.revocation_remember(identity_id=identity.id, not_before=at.timestamp())
     )
+    events.identity_revoked(identity_id=identity.id, reason=reason)
 
 
 @transaction.atomic
 def identity_disable(*, identity: Identity, now: float | None = None) -> None:
     Identity.objects.filter(pk=identity.pk).update(state=Identity.State.DISABLED)
     identity.state = Identity.State.DISABLED
-    identity_revoke_credentials(identity=identity, now=now)
+    identity_revoke_credentials(identity=identity, now=now, reason="disabled")
 
 
 @transaction.atomic
@@ -293,6 +300,8 @@ def identities_delete(*, identities: list[Identity]) -> None:
     """Delete identities with their logins and data; their credentials stop working."""
     ids = [identity.id for identity in identities]
     Identity.objects.filter(id__in=ids).delete()
+    for identity_id in ids:
+        events.identity_revoked(identity_id=identity_id, reason="deleted")
 
     def remember() -> None:
         for identity_id in ids:

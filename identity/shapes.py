@@ -176,6 +176,7 @@ def validate(
     *,
     invalid: type[AwsError] = ValidationFailed,
     wrong_type: type[AwsError] = SerializationFailed,
+    path: str = "",
 ) -> None:
     """Check `params` against an input shape; raise `invalid` listing every constraint broken
     (AWS's "N validation errors detected: ..." message) or `wrong_type` for a value of the
@@ -184,7 +185,7 @@ def validate(
         return
     checker = _Checker()
     try:
-        checker.check(shape, params, "")
+        checker.check(shape, params, path)
     except _WrongType as error:
         where = f"'{error.path}'" if error.path else "the request body"
         raise wrong_type(f"Expected {error.expected} at {where}.") from None

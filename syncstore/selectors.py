@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.core import signing
 from django.db.models import Count, Max, Sum
 
 from identity import policies
 from identity import selectors as identity_selectors
 from identity.auth import Caller
 from identity.credentials import Session
-from identity.errors import AuthFailure, ResourceNotFound
+from identity.errors import AuthFailure, InvalidParameter, ResourceNotFound
 from identity.models import AccessKey, Identity, IdentityPool
+from syncstore import sql
 from syncstore.models import Dataset, PoolSyncConfig
 
 # Operations only developer (operator) credentials may call, and those only an identity's
@@ -162,6 +164,62 @@ def dataset_get(identity: Identity, name: str) -> Dataset:
     if dataset is None or not dataset.exists:
         raise ResourceNotFound(f"Dataset '{name}' of identity '{identity.id}' not found.")
     return dataset
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed in a dataset after a sync count (one page of it)."""
+
+    exists: bool
+    sync_count: int
+    deleted_after: bool
+    last_modified_by: str
+    records: list[sql.RecordRow]
+    next_token: str | None
+
+
+_RECORDS_TOKEN = "cognate.records-page"
+
+
+def records_delta(
+    identity: Identity, name: str, *, after: int, limit: int, page_token: str | None = None
+) -> Delta:
+    """The records written after sync count `after` (ListRecords and the websocket's pull).
+    Every page reports the count the first page saw; records written meanwhile come with the
+    next sync, so the pages of one listing are consistent with each other."""
+    if after < 0:
+        raise InvalidParameter("LastSyncCount cannot be negative.")
+    dataset = sql.dataset_state(identity.id, name)
+    # The caller's count refers to an incarnation of the dataset that was since deleted.
+    deleted_after = bool(
+        dataset is not None
+        and dataset.deleted_at_count is not None
+        and 0 < after <= dataset.deleted_at_count
+    )
+    if dataset is None or not dataset.exists:
+        return Delta(False, 0, deleted_after, "", [], None)
+    bound, cursor = dataset.sync_count, None
+    if page_token:
+        try:
+            state = signing.loads(page_token, salt=_RECORDS_TOKEN)
+            assert state["d"] == dataset.id and state["a"] == after
+            bound, cursor = state["b"], (state["c"], state["k"])
+        except (signing.BadSignature, AssertionError, KeyError, TypeError):
+            raise InvalidParameter(
+                "The NextToken is not valid for this request: pass back the NextToken of the "
+                "previous page with the same LastSyncCount, or omit it."
+            ) from None
+    rows = sql.records_changed(
+        dataset.id, after_count=after, up_to_count=bound, cursor_at=cursor, limit=limit + 1
+    )
+    page, next_token = rows[:limit], None
+    if len(rows) > limit:
+        last = page[-1]
+        next_token = signing.dumps(
+            {"d": dataset.id, "a": after, "b": bound, "c": last.sync_count, "k": last.key},
+            salt=_RECORDS_TOKEN,
+        )
+    return Delta(True, bound, deleted_after, dataset.last_modified_by, page, next_token)
 
 
 def datasets_page(identity: Identity, *, after: str | None, limit: int) -> list[Dataset]:

@@ -4,7 +4,7 @@ by exactly one (reference §2.4)."""
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import regex
 from django.conf import settings
@@ -19,8 +19,9 @@ from identity.errors import (
     ResourceNotFound,
 )
 from identity.models import Identity
-from syncstore import sql
+from syncstore import events, sql
 from syncstore.models import Dataset, Device, PoolSyncConfig, Record, Subscription
+from syncstore.shapes import record_shape
 from syncstore.sql import DatasetState, RecordRow
 
 
@@ -33,6 +34,28 @@ class Patch:
     value: str | None
     sync_count: int
     device_modified: datetime | None = None
+
+
+def device_time(value: float | None) -> datetime | None:
+    """A DeviceLastModifiedDate (epoch seconds) kept to the millisecond."""
+    if value is None:
+        return None
+    if not 0 <= value < 32503680000:  # the year 3000
+        raise InvalidParameter(f"DeviceLastModifiedDate {value} is not a plausible time.")
+    return datetime.fromtimestamp(round(value, 3), UTC)
+
+
+class RecordConflict(ResourceConflict):
+    """Patches carried stale sync counts; `conflicts` names every such key with the count
+    it has now. The message is AWS's, for the first one."""
+
+    def __init__(self, conflicts: list[dict]):
+        first = conflicts[0]
+        super().__init__(
+            f"Current SyncCount for: {first['Key']} is: {first['SyncCount']} not: "
+            f"{first['SentSyncCount']}"
+        )
+        self.conflicts = conflicts
 
 
 def record_size(key: str, value: str | None) -> int:
@@ -119,12 +142,13 @@ def records_update(
     # Read after the lock is held: a query that takes the lock sees the rows it joins as they
     # were when it started, which would let two racing updates both pass the check.
     current = sql.records_current(dataset.id, [patch.key for patch in patches])
-    for patch in patches:
-        have = current.get(patch.key, (0, None))[0]
-        if patch.sync_count != have:
-            raise ResourceConflict(
-                f"Current SyncCount for: {patch.key} is: {have} not: {patch.sync_count}"
-            )
+    conflicts = [
+        {"Key": patch.key, "SyncCount": have, "SentSyncCount": patch.sync_count}
+        for patch in patches
+        if (have := current.get(patch.key, (0, None))[0]) != patch.sync_count
+    ]
+    if conflicts:
+        raise RecordConflict(conflicts)
 
     storage, count = dataset.data_storage, dataset.record_count
     for patch in patches:
@@ -165,6 +189,12 @@ def records_update(
         data_storage=storage,
         record_count=count,
     )
+    events.dataset_changed(
+        identity_id=identity.id,
+        dataset=dataset_name,
+        sync_count=new_count,
+        records=[record_shape(row) for row in written],
+    )
     return Update(dataset.id, new_count, written)
 
 
@@ -191,6 +221,9 @@ def dataset_delete(*, identity: Identity, dataset_name: str) -> Dataset:
     dataset.data_storage = 0
     dataset.record_count = 0
     dataset.save(update_fields=["deleted", "deleted_at_count", "data_storage", "record_count"])
+    events.dataset_deleted(
+        identity_id=identity.id, dataset=dataset_name, sync_count=dataset.sync_count
+    )
     return before
 
 

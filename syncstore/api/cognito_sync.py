@@ -2,18 +2,16 @@
 answer (reference §2.3, §2.4)."""
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
-
-from django.core import signing
 
 from identity import pagination
 from identity import selectors as identity_selectors
 from identity.api.render import epoch
 from identity.auth import Caller
 from identity.errors import InvalidConfiguration, InvalidParameter
-from syncstore import selectors, services, sql
+from syncstore import selectors, services
 from syncstore.sessions import sync_session_check, sync_session_token
+from syncstore.shapes import dataset_shape, record_shape
 
 Handler = Callable[[Caller, dict], dict]
 HANDLERS: dict[str, Handler] = {}
@@ -59,99 +57,32 @@ def _page_size(params: dict, default: int, largest: int) -> int:
 
 
 # --- Shapes -----------------------------------------------------------------------------------
-def dataset_description(dataset) -> dict:
-    return {
-        "IdentityId": dataset.identity_id,
-        "DatasetName": dataset.name,
-        "CreationDate": epoch(dataset.created),
-        "LastModifiedDate": epoch(dataset.modified),
-        "LastModifiedBy": dataset.last_modified_by,
-        "DataStorage": dataset.data_storage,
-        "NumRecords": dataset.record_count,
-    }
-
-
-def record_description(record) -> dict:
-    out: dict[str, Any] = {
-        "Key": record.key,
-        "SyncCount": record.sync_count,
-        "LastModifiedDate": epoch(record.modified),
-        "LastModifiedBy": record.modified_by,
-    }
-    if record.value is not None:
-        out["Value"] = record.value
-    if record.device_modified is not None:
-        out["DeviceLastModifiedDate"] = epoch(record.device_modified)
-    return out
-
-
-def _device_time(value: float | None) -> datetime | None:
-    if value is None:
-        return None
-    if not 0 <= value < 32503680000:  # the year 3000
-        raise InvalidParameter(f"DeviceLastModifiedDate {value} is not a plausible time.")
-    return datetime.fromtimestamp(round(value, 3), UTC)
-
-
 # --- Records ----------------------------------------------------------------------------------
-_RECORDS_TOKEN = "cognate.records-page"
-
-
 @operation("ListRecords")
 def list_records(caller, params):
     identity = _identity(caller, "ListRecords", params, dataset=True)
     name = params["DatasetName"]
-    after = params.get("LastSyncCount", 0)
-    if after < 0:
-        raise InvalidParameter("LastSyncCount cannot be negative.")
-    limit = _page_size(params, MAX_RECORDS_PER_PAGE, MAX_RECORDS_PER_PAGE)
-    dataset = sql.dataset_state(identity.id, name)
-    exists = dataset is not None and dataset.exists
+    delta = selectors.records_delta(
+        identity,
+        name,
+        after=params.get("LastSyncCount", 0),
+        limit=_page_size(params, MAX_RECORDS_PER_PAGE, MAX_RECORDS_PER_PAGE),
+        page_token=params.get("NextToken"),
+    )
     out: dict[str, Any] = {
-        "Records": [],
-        "Count": 0,
-        "DatasetSyncCount": dataset.sync_count if dataset is not None and exists else 0,
-        "DatasetExists": exists,
-        # The caller's count refers to an incarnation that was since deleted.
-        "DatasetDeletedAfterRequestedSyncCount": bool(
-            dataset is not None
-            and dataset.deleted_at_count is not None
-            and 0 < after <= dataset.deleted_at_count
-        ),
+        "Records": [record_shape(row) for row in delta.records],
+        "Count": len(delta.records),
+        "DatasetSyncCount": delta.sync_count,
+        "DatasetExists": delta.exists,
+        "DatasetDeletedAfterRequestedSyncCount": delta.deleted_after,
         "SyncSessionToken": sync_session_token(
             pool_id=identity.pool_id, identity_id=identity.id, dataset_name=name
         ),
     }
-    if not exists:
-        return out
-    assert dataset is not None
-    out["LastModifiedBy"] = dataset.last_modified_by
-    # Every page reports the count the first page saw; records written meanwhile come with
-    # the next sync, so pages are consistent with each other.
-    bound, cursor = dataset.sync_count, None
-    if params.get("NextToken"):
-        try:
-            state = signing.loads(params["NextToken"], salt=_RECORDS_TOKEN)
-            assert state["d"] == dataset.id and state["a"] == after
-            bound, cursor = state["b"], (state["c"], state["k"])
-        except (signing.BadSignature, AssertionError, KeyError, TypeError):
-            raise InvalidParameter(
-                "The NextToken is not valid for this request: pass back the NextToken of the "
-                "previous page with the same LastSyncCount, or omit it."
-            ) from None
-    rows = sql.records_changed(
-        dataset.id, after_count=after, up_to_count=bound, cursor_at=cursor, limit=limit + 1
-    )
-    page = rows[:limit]
-    out["Records"] = [record_description(row) for row in page]
-    out["Count"] = len(page)
-    out["DatasetSyncCount"] = bound
-    if len(rows) > limit:
-        last = page[-1]
-        out["NextToken"] = signing.dumps(
-            {"d": dataset.id, "a": after, "b": bound, "c": last.sync_count, "k": last.key},
-            salt=_RECORDS_TOKEN,
-        )
+    if delta.exists:
+        out["LastModifiedBy"] = delta.last_modified_by
+    if delta.next_token:
+        out["NextToken"] = delta.next_token
     return out
 
 
@@ -171,7 +102,7 @@ def update_records(caller, params):
             op=patch["Op"],
             value=patch.get("Value"),
             sync_count=patch["SyncCount"],
-            device_modified=_device_time(patch.get("DeviceLastModifiedDate")),
+            device_modified=services.device_time(patch.get("DeviceLastModifiedDate")),
         )
         for patch in params.get("RecordPatches", [])
     ]
@@ -181,7 +112,7 @@ def update_records(caller, params):
         patches=patches,
         modified_by=_modified_by(caller, params),
     )
-    return {"Records": [record_description(record) for record in update.records]}
+    return {"Records": [record_shape(record) for record in update.records]}
 
 
 # --- Datasets ---------------------------------------------------------------------------------
@@ -198,7 +129,7 @@ def list_datasets(caller, params):
         key=lambda dataset: dataset.name,
     )
     out: dict[str, Any] = {
-        "Datasets": [dataset_description(d) for d in datasets],
+        "Datasets": [dataset_shape(d) for d in datasets],
         "Count": len(datasets),
     }
     if token:
@@ -209,14 +140,14 @@ def list_datasets(caller, params):
 @operation("DescribeDataset")
 def describe_dataset(caller, params):
     identity = _identity(caller, "DescribeDataset", params, dataset=True)
-    return {"Dataset": dataset_description(selectors.dataset_get(identity, params["DatasetName"]))}
+    return {"Dataset": dataset_shape(selectors.dataset_get(identity, params["DatasetName"]))}
 
 
 @operation("DeleteDataset")
 def delete_dataset(caller, params):
     identity = _identity(caller, "DeleteDataset", params, dataset=True)
     deleted = services.dataset_delete(identity=identity, dataset_name=params["DatasetName"])
-    return {"Dataset": dataset_description(deleted)}
+    return {"Dataset": dataset_shape(deleted)}
 
 
 # --- Usage ------------------------------------------------------------------------------------

@@ -76,10 +76,16 @@ class Cognate:
     url: str
     env: dict[str, str]
     processes: list[subprocess.Popen] = field(default_factory=list)
+    # Every server process, when several share the database (and Redis).
+    urls: list[str] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
         return f"{self.url}/aws"
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws/sync"
 
     def manage(self, *args: str, check: bool = True, input: str | None = None):
         return subprocess.run(
@@ -143,7 +149,12 @@ def start_asgi(env: dict[str, str], port: int, *, workers: int = 1, log: Path | 
 
 
 @contextlib.contextmanager
-def cognate(tmp: Path, *, workers: int = 1, label: str = "live", **extra_env: str):
+def cognate(
+    tmp: Path, *, workers: int = 1, processes: int = 1, label: str = "live", **extra_env: str
+):
+    """Cognate on a fresh database: one ASGI server (uvicorn with `workers` workers, or
+    daphne), or `processes` separate daphne servers on their own ports sharing the database
+    and the REDIS_URL of the environment."""
     with fresh_database(label, tmp) as database_url:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -159,10 +170,14 @@ def cognate(tmp: Path, *, workers: int = 1, label: str = "live", **extra_env: st
             ),
         )
         server.manage("migrate", "--noinput")
-        process = start_asgi(server.env, port, workers=workers, log=tmp / f"{label}.log")
-        server.processes.append(process)
+        ports = [port] + [free_port() for _ in range(processes - 1)]
         try:
-            wait_for(f"{url}/healthz", process=process)
+            for number, each in enumerate(ports):
+                log = tmp / f"{label}-{number}.log"
+                process = start_asgi(server.env, each, workers=workers, log=log)
+                server.processes.append(process)
+                server.urls.append(f"http://127.0.0.1:{each}")
+                wait_for(f"http://127.0.0.1:{each}/healthz", process=process)
             yield server
         finally:
             for process in server.processes:

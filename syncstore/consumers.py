@@ -1,0 +1,350 @@
+"""The websocket of one device (`/ws/sync`): authenticate with an OpenID token, pull deltas,
+push patches, hear of every change to the identity. The protocol is in
+docs/sync-protocol.md; the work is done by the same services and selectors as the HTTP API.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from identity import shapes as aws_shapes
+from identity.auth import Caller, token_caller
+from identity.credentials import Session, is_revoked
+from identity.errors import AuthFailure, AwsError, InvalidParameter, TooManyRequests
+from syncstore import events, selectors, services
+from syncstore.shapes import record_shape
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = "cognate.sync.v1"
+TOKEN_PREFIX = "bearer."
+
+# Close codes (docs/sync-protocol.md).
+CLOSE_UNAUTHENTICATED = 4401  # no or bad token, or the token expired
+CLOSE_REVOKED = 4403  # the identity was disabled, merged away or deleted
+CLOSE_IDLE = 4408  # nothing heard from the client for SYNC_WS_IDLE_TIMEOUT
+CLOSE_TOO_MANY = 4429  # too many sockets of this identity on this server process
+CLOSE_TOO_BIG = 1009  # a message over SYNC_WS_MAX_MESSAGE_BYTES
+
+# Open sockets per identity in this process.
+_sockets: Counter[str] = Counter()
+
+
+def _shape(name: str):
+    return aws_shapes.service_model("cognito-sync").shape_for(name)
+
+
+@database_sync_to_async
+def _caller_from_token(token: str) -> Caller:
+    return token_caller(token)
+
+
+def _still_valid(session: Session) -> Caller:
+    if is_revoked(session.identity_id, session.pool_id, session.issued_at):
+        raise Revoked()
+    return Caller(session=session)
+
+
+class Revoked(Exception):
+    """The identity's tokens were revoked while its socket was open."""
+
+
+@database_sync_to_async
+def _pull(session: Session, dataset: str, since: int, page: str | None) -> dict:
+    caller = _still_valid(session)
+    identity = selectors.identity_for_caller(
+        caller,
+        "ListRecords",
+        pool_id=session.pool_id,
+        identity_id=session.identity_id,
+        dataset_name=dataset,
+    )
+    delta = selectors.records_delta(identity, dataset, after=since, limit=1024, page_token=page)
+    return {
+        "dataset": dataset,
+        "exists": delta.exists,
+        "syncCount": delta.sync_count,
+        "deletedAfterSince": delta.deleted_after,
+        "records": [record_shape(row) for row in delta.records],
+        "next": delta.next_token,
+    }
+
+
+@database_sync_to_async
+def _push(session: Session, dataset: str, patches: list, device_id: str | None) -> dict:
+    caller = _still_valid(session)
+    identity = selectors.identity_for_caller(
+        caller,
+        "UpdateRecords",
+        pool_id=session.pool_id,
+        identity_id=session.identity_id,
+        dataset_name=dataset,
+    )
+    update = services.records_update(
+        identity=identity,
+        dataset_name=dataset,
+        patches=patches,
+        modified_by=device_id or session.identity_id,
+    )
+    return {
+        "dataset": dataset,
+        "syncCount": update.sync_count,
+        "records": [record_shape(row) for row in update.records],
+    }
+
+
+class SyncConsumer(AsyncWebsocketConsumer):
+    """One device's socket. Thin: it checks the message, calls a selector or a service, and
+    forwards the identity's change events."""
+
+    session: Session | None = None
+    group: str | None = None
+
+    async def connect(self) -> None:
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.bucket = (float(settings.SYNC_WS_PUSH_BURST), time.monotonic())
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(PROTOCOL if PROTOCOL in offered else None)
+        token = next((p[len(TOKEN_PREFIX) :] for p in offered if p.startswith(TOKEN_PREFIX)), None)
+        if token:
+            await self._authenticate(token, None)
+        else:
+            self._timer("auth", settings.SYNC_WS_AUTH_TIMEOUT, CLOSE_UNAUTHENTICATED)
+        self._timer("idle", settings.SYNC_WS_IDLE_TIMEOUT, CLOSE_IDLE)
+
+    async def disconnect(self, code: int) -> None:
+        for timer in self.timers.values():
+            timer.cancel()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            assert self.session is not None
+            _sockets[self.session.identity_id] -= 1
+            if _sockets[self.session.identity_id] <= 0:
+                del _sockets[self.session.identity_id]
+            self.group = None
+
+    # --- Timers ----------------------------------------------------------------------------------
+    def _timer(self, name: str, delay: float, code: int) -> None:
+        if name in self.timers:
+            self.timers[name].cancel()
+        loop = asyncio.get_running_loop()
+        self.timers[name] = loop.call_later(
+            max(0.0, delay), lambda: asyncio.ensure_future(self.close(code=code))
+        )
+
+    # --- Messages from the device -----------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.SYNC_WS_MAX_MESSAGE_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        self._timer("idle", settings.SYNC_WS_IDLE_TIMEOUT, CLOSE_IDLE)
+        try:
+            message = json.loads(text_data if text_data is not None else bytes_data or b"")
+        except (ValueError, UnicodeDecodeError):
+            await self._error(None, "SerializationException", "The message is not valid JSON.")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self._error(None, "SerializationException", 'A message is an object with "type".')
+            return
+        request_id = message.get("id")
+        kind = message["type"]
+        try:
+            if kind == "auth":
+                await self._authenticate(self._string(message, "token"), request_id)
+            elif self.session is None:
+                raise AuthFailure("missing", 'Authenticate first: {"type": "auth", "token": ...}.')
+            elif kind == "ping":
+                await self._send({"type": "pong", "id": request_id})
+            elif kind == "pull":
+                await self._pull(message, request_id)
+            elif kind == "push":
+                await self._push(message, request_id)
+            else:
+                await self._error(
+                    request_id, "UnknownOperationException", f"Unknown message type {kind!r}."
+                )
+        except Revoked:
+            await self._send({"type": "revoked", "reason": "revoked"})
+            await self.close(code=CLOSE_REVOKED)
+        except AwsError as error:
+            extra = (
+                {"conflicts": error.conflicts} if isinstance(error, services.RecordConflict) else {}
+            )
+            await self._error(request_id, error.code, error.message, **extra)
+            if isinstance(error, AuthFailure) and self.session is None:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+        except Exception:
+            logger.exception("websocket message %s failed", kind)
+            await self._error(request_id, "InternalErrorException", "The message failed.")
+
+    @staticmethod
+    def _string(message: dict, name: str) -> str:
+        value = message.get(name)
+        if not isinstance(value, str) or not value:
+            raise InvalidParameter(f'"{name}" must be a non-empty string.')
+        return value
+
+    def _dataset(self, message: dict) -> str:
+        name = self._string(message, "dataset")
+        aws_shapes.validate(
+            _shape("DatasetName"),
+            name,
+            invalid=InvalidParameter,
+            wrong_type=InvalidParameter,
+            path="dataset",
+        )
+        return name
+
+    async def _authenticate(self, token: str, request_id: Any) -> None:
+        try:
+            caller = await _caller_from_token(token)
+        except AwsError as error:
+            await self._error(request_id, error.code, error.message)
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        session = caller.session
+        assert session is not None
+        if self.session is not None:  # renewal on the open socket
+            if (session.identity_id, session.pool_id) != (
+                self.session.identity_id,
+                self.session.pool_id,
+            ):
+                raise InvalidParameter("A renewed token must be for the same identity.")
+            self.session = session
+            self._timer("expiry", session.expires_at - time.time(), CLOSE_UNAUTHENTICATED)
+            await self._send({"type": "renewed", "id": request_id, "expiresAt": session.expires_at})
+            return
+        identity_id = session.identity_id
+        if _sockets[identity_id] >= settings.SYNC_WS_MAX_SOCKETS_PER_IDENTITY:
+            await self._error(
+                request_id,
+                "LimitExceededException",
+                f"This identity already has {settings.SYNC_WS_MAX_SOCKETS_PER_IDENTITY} "
+                "sockets open on this server; close one (one socket per browser suffices).",
+            )
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self.session = session
+        _sockets[identity_id] += 1
+        self.group = events.identity_group(identity_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        if "auth" in self.timers:
+            self.timers.pop("auth").cancel()
+        self._timer("expiry", session.expires_at - time.time(), CLOSE_UNAUTHENTICATED)
+        await self._send(
+            {
+                "type": "ready",
+                "id": request_id,
+                "identityId": identity_id,
+                "identityPoolId": session.pool_id,
+                "expiresAt": session.expires_at,
+            }
+        )
+
+    async def _pull(self, message: dict, request_id: Any) -> None:
+        assert self.session is not None
+        dataset = self._dataset(message)
+        since = message.get("since", 0)
+        if isinstance(since, bool) or not isinstance(since, int):
+            raise InvalidParameter('"since" must be a whole number (a sync count).')
+        page = message.get("next")
+        result = await _pull(self.session, dataset, since, page if isinstance(page, str) else None)
+        await self._send({"type": "records", "id": request_id, **result})
+
+    def _take_push_token(self) -> bool:
+        tokens, last = self.bucket
+        now = time.monotonic()
+        tokens = min(
+            float(settings.SYNC_WS_PUSH_BURST),
+            tokens + (now - last) * settings.SYNC_WS_PUSHES_PER_SECOND,
+        )
+        if tokens < 1:
+            self.bucket = (tokens, now)
+            return False
+        self.bucket = (tokens - 1, now)
+        return True
+
+    async def _push(self, message: dict, request_id: Any) -> None:
+        assert self.session is not None
+        if not self._take_push_token():
+            raise TooManyRequests(
+                f"More than {settings.SYNC_WS_PUSHES_PER_SECOND:g} pushes a second on this "
+                "socket; wait a moment and push again (batch changes into one push)."
+            )
+        dataset = self._dataset(message)
+        raw = message.get("patches")
+        if not isinstance(raw, list):
+            raise InvalidParameter('"patches" must be a list of record patches.')
+        shape = _shape("RecordPatch")
+        patches = []
+        for number, item in enumerate(raw, start=1):
+            aws_shapes.validate(
+                shape,
+                item,
+                invalid=InvalidParameter,
+                wrong_type=InvalidParameter,
+                path=f"patches.{number}",
+            )
+            device_time = item.get("DeviceLastModifiedDate")
+            patches.append(
+                services.Patch(
+                    key=item["Key"],
+                    op=item["Op"],
+                    value=item.get("Value"),
+                    sync_count=item["SyncCount"],
+                    device_modified=services.device_time(device_time),
+                )
+            )
+        device_id = message.get("deviceId")
+        result = await _push(
+            self.session, dataset, patches, device_id if isinstance(device_id, str) else None
+        )
+        await self._send({"type": "pushed", "id": request_id, **result})
+
+    async def _send(self, message: dict) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+    async def _error(self, request_id: Any, code: str, text: str, **extra: Any) -> None:
+        await self._send(
+            {"type": "error", "id": request_id, "code": code, "message": text, **extra}
+        )
+
+    # --- Events for the identity (channel-layer group) -------------------------------------
+    async def sync_changed(self, event: dict) -> None:
+        await self._send(
+            {
+                "type": "changed",
+                "dataset": event["dataset"],
+                "syncCount": event["syncCount"],
+                "records": event["records"],
+            }
+        )
+
+    async def sync_deleted(self, event: dict) -> None:
+        await self._send(
+            {"type": "deleted", "dataset": event["dataset"], "syncCount": event["syncCount"]}
+        )
+
+    async def sync_merged(self, event: dict) -> None:
+        await self._send(
+            {
+                "type": "merged",
+                "from": event["from"],
+                "into": event["into"],
+                "datasets": event["datasets"],
+            }
+        )
+        if self.session is not None and self.session.identity_id == event["from"]:
+            await self.close(code=CLOSE_REVOKED)
+
+    async def sync_revoked(self, event: dict) -> None:
+        await self._send({"type": "revoked", "reason": event["reason"]})
+        await self.close(code=CLOSE_REVOKED)

@@ -1,0 +1,384 @@
+"""The /ws/sync protocol through Channels' WebsocketCommunicator: every message type and
+error, two devices of one identity, and a device of another identity that hears nothing.
+With REDIS_URL set (CI) the events travel through the Redis channel layer."""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import transaction
+
+from config.asgi import application
+from identity import selectors, services, tokens
+from syncstore import events
+from syncstore import services as sync_services
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@sync_to_async
+def new_identity(pool_id: str | None = None):
+    if pool_id is None:
+        pool_id = services.pool_create(name="Sockets", allow_unauthenticated=True).id
+    return services.identity_create_guest(pool=selectors.pool_view(pool_id))
+
+
+@sync_to_async
+def token_for(identity, lifetime: int = 600) -> str:
+    return tokens.openid_token_issue(
+        identity_id=identity.id,
+        pool_id=identity.pool_id,
+        amr=["unauthenticated"],
+        lifetime=lifetime,
+    )
+
+
+async def open_socket(token: str | None = None, *, subprotocol: bool = False, headers=None):
+    protocols = ["cognate.sync.v1"] + ([f"bearer.{token}"] if subprotocol and token else [])
+    communicator = WebsocketCommunicator(
+        application, "/ws/sync", subprotocols=protocols, headers=headers or []
+    )
+    connected, protocol = await communicator.connect()
+    assert connected
+    assert protocol == "cognate.sync.v1"
+    if token and not subprotocol:
+        await communicator.send_json_to({"type": "auth", "id": "a", "token": token})
+    if token:
+        ready = await communicator.receive_json_from()
+        assert ready["type"] == "ready", ready
+    return communicator
+
+
+async def device(identity, **kwargs):
+    return await open_socket(await token_for(identity), **kwargs)
+
+
+async def request(communicator, message: dict) -> dict:
+    await communicator.send_json_to(message)
+    while True:
+        reply = await communicator.receive_json_from(timeout=5)
+        if reply.get("id") == message.get("id"):
+            return reply
+
+
+def patch(key, value, count=0):
+    return {"Op": "replace", "Key": key, "Value": value, "SyncCount": count}
+
+
+async def closed_with(communicator) -> int:
+    while True:
+        output = await communicator.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            return output["code"]
+
+
+async def test_auth_by_first_message_and_by_subprotocol():
+    identity = await new_identity()
+    for subprotocol in (False, True):
+        socket = await open_socket(await token_for(identity), subprotocol=subprotocol)
+        assert await request(socket, {"type": "ping", "id": "p"}) == {"type": "pong", "id": "p"}
+        await socket.disconnect()
+
+
+async def test_ready_names_the_identity_and_expiry():
+    identity = await new_identity()
+    socket = await open_socket()
+    await socket.send_json_to({"type": "auth", "id": 1, "token": await token_for(identity)})
+    ready = await socket.receive_json_from()
+    assert ready["identityId"] == identity.id and ready["identityPoolId"] == identity.pool_id
+    assert ready["id"] == 1 and ready["expiresAt"] > 0
+    await socket.disconnect()
+
+
+async def test_bad_token_is_refused_and_closed():
+    socket = await open_socket()
+    await socket.send_json_to({"type": "auth", "id": "x", "token": "not-a-token"})
+    error = await socket.receive_json_from()
+    assert (error["type"], error["id"], error["code"]) == (
+        "error",
+        "x",
+        "UnrecognizedClientException",
+    )
+    assert await closed_with(socket) == 4401
+
+
+async def test_messages_before_auth_are_refused():
+    socket = await open_socket()
+    await socket.send_json_to({"type": "pull", "id": 1, "dataset": "notes"})
+    error = await socket.receive_json_from()
+    assert error["code"] == "MissingAuthenticationTokenException"
+    assert await closed_with(socket) == 4401
+
+
+async def test_no_auth_in_time_closes(settings):
+    settings.SYNC_WS_AUTH_TIMEOUT = 0.2
+    socket = await open_socket()
+    assert await closed_with(socket) == 4401
+
+
+async def test_pull_push_and_the_other_device_hears_it():
+    identity = await new_identity()
+    stranger = await new_identity(identity.pool_id)
+    phone, laptop = await device(identity), await device(identity)
+    other = await device(stranger)
+
+    empty = await request(phone, {"type": "pull", "id": 1, "dataset": "notes", "since": 0})
+    assert (empty["exists"], empty["syncCount"], empty["records"]) == (False, 0, [])
+
+    pushed = await request(
+        phone,
+        {
+            "type": "push",
+            "id": 2,
+            "dataset": "notes",
+            "patches": [patch("title", "Hello")],
+            "deviceId": "phone",
+        },
+    )
+    assert pushed["syncCount"] == 1
+    assert [(r["Key"], r["Value"], r["SyncCount"]) for r in pushed["records"]] == [
+        ("title", "Hello", 1)
+    ]
+    changed = await laptop.receive_json_from(timeout=5)
+    assert changed["type"] == "changed" and changed["dataset"] == "notes"
+    assert changed["syncCount"] == 1
+    assert changed["records"][0]["Value"] == "Hello"
+    assert changed["records"][0]["LastModifiedBy"] == "phone"
+    assert await other.receive_nothing(timeout=0.3)
+
+    pulled = await request(laptop, {"type": "pull", "id": 3, "dataset": "notes", "since": 0})
+    assert [(r["Key"], r["Value"]) for r in pulled["records"]] == [("title", "Hello")]
+    assert await request(laptop, {"type": "pull", "id": 4, "dataset": "notes", "since": 1}) == {
+        "type": "records",
+        "id": 4,
+        "dataset": "notes",
+        "exists": True,
+        "syncCount": 1,
+        "deletedAfterSince": False,
+        "records": [],
+        "next": None,
+    }
+    for socket in (phone, laptop, other):
+        await socket.disconnect()
+
+
+async def test_conflicting_push_is_refused_whole_and_names_every_conflict():
+    identity = await new_identity()
+    socket = await device(identity)
+    await request(
+        socket,
+        {"type": "push", "id": 1, "dataset": "d", "patches": [patch("a", "1"), patch("b", "1")]},
+    )
+    refused = await request(
+        socket,
+        {
+            "type": "push",
+            "id": 2,
+            "dataset": "d",
+            "patches": [patch("a", "2", 1), patch("b", "2"), patch("c", "new")],
+        },
+    )
+    assert refused["type"] == "error" and refused["code"] == "ResourceConflictException"
+    assert refused["message"] == "Current SyncCount for: b is: 1 not: 0"
+    assert refused["conflicts"] == [{"Key": "b", "SyncCount": 1, "SentSyncCount": 0}]
+    pulled = await request(socket, {"type": "pull", "id": 3, "dataset": "d", "since": 0})
+    assert pulled["syncCount"] == 1
+    assert {r["Key"]: r["Value"] for r in pulled["records"]} == {"a": "1", "b": "1"}
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        (
+            {
+                "type": "push",
+                "id": 1,
+                "dataset": "d",
+                "patches": [{"Op": "set", "Key": "k", "SyncCount": 0}],
+            },
+            "InvalidParameterException",
+        ),
+        ({"type": "push", "id": 1, "dataset": "d", "patches": "nope"}, "InvalidParameterException"),
+        ({"type": "pull", "id": 1, "dataset": "d", "since": "zero"}, "InvalidParameterException"),
+        ({"type": "pull", "id": 1}, "InvalidParameterException"),
+        (
+            {"type": "pull", "id": 1, "dataset": "bad name!", "since": 0},
+            "InvalidParameterException",
+        ),
+        ({"type": "teleport", "id": 1}, "UnknownOperationException"),
+    ],
+)
+async def test_bad_messages_get_errors_and_the_socket_stays(message, code):
+    identity = await new_identity()
+    socket = await device(identity)
+    reply = await request(socket, message)
+    assert (reply["type"], reply["code"]) == ("error", code), reply
+    assert await request(socket, {"type": "ping", "id": "still"}) == {"type": "pong", "id": "still"}
+    await socket.disconnect()
+
+
+async def test_invalid_json_is_a_serialization_error():
+    identity = await new_identity()
+    socket = await device(identity)
+    await socket.send_to(text_data="{not json")
+    reply = await socket.receive_json_from()
+    assert reply["code"] == "SerializationException"
+    await socket.disconnect()
+
+
+async def test_writes_through_the_http_services_reach_sockets_and_rollbacks_do_not():
+    identity = await new_identity()
+    socket = await device(identity)
+
+    @sync_to_async
+    def rolled_back_write():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            sync_services.records_update(
+                identity=identity,
+                dataset_name="d",
+                patches=[sync_services.Patch("k", "replace", "v", 0)],
+                modified_by="api",
+            )
+            raise RuntimeError("abandon")
+
+    await rolled_back_write()
+    assert await socket.receive_nothing(timeout=0.3)
+
+    @sync_to_async
+    def committed_write():
+        sync_services.records_update(
+            identity=identity,
+            dataset_name="d",
+            patches=[sync_services.Patch("k", "replace", "v", 0)],
+            modified_by="api",
+        )
+
+    await committed_write()
+    changed = await socket.receive_json_from(timeout=5)
+    assert (changed["type"], changed["syncCount"], changed["records"][0]["Key"]) == (
+        "changed",
+        1,
+        "k",
+    )
+    await socket.disconnect()
+
+
+async def test_large_changes_come_without_records(settings):
+    settings.SYNC_WS_EVENT_RECORDS_MAX_BYTES = 100
+    identity = await new_identity()
+    phone, laptop = await device(identity), await device(identity)
+    await request(
+        phone, {"type": "push", "id": 1, "dataset": "d", "patches": [patch("big", "x" * 500)]}
+    )
+    changed = await laptop.receive_json_from(timeout=5)
+    assert changed["records"] is None and changed["syncCount"] == 1
+    await phone.disconnect()
+    await laptop.disconnect()
+
+
+async def test_deleted_datasets_and_merges_are_announced():
+    identity = await new_identity()
+    survivor = await new_identity(identity.pool_id)
+    socket, kept = await device(identity), await device(survivor)
+    await request(socket, {"type": "push", "id": 1, "dataset": "d", "patches": [patch("k", "v")]})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "changed"
+
+    await sync_to_async(sync_services.dataset_delete)(identity=identity, dataset_name="d")
+    assert await socket.receive_json_from(timeout=5) == {
+        "type": "deleted",
+        "dataset": "d",
+        "syncCount": 1,
+    }
+
+    @sync_to_async
+    def merge_announced():
+        with transaction.atomic():
+            events.identities_merged(survivor_id=survivor.id, merged_id=identity.id, datasets=["d"])
+
+    await merge_announced()
+    merged = {"type": "merged", "from": identity.id, "into": survivor.id, "datasets": ["d"]}
+    assert await socket.receive_json_from(timeout=5) == merged
+    assert await closed_with(socket) == 4403
+    assert await kept.receive_json_from(timeout=5) == merged
+    assert await request(kept, {"type": "ping", "id": 1}) == {"type": "pong", "id": 1}
+    await kept.disconnect()
+
+
+async def test_revoked_identity_is_told_and_closed():
+    identity = await new_identity()
+    socket = await device(identity)
+    await sync_to_async(services.identity_revoke_credentials)(identity=identity)
+    assert await socket.receive_json_from(timeout=5) == {"type": "revoked", "reason": "revoked"}
+    assert await closed_with(socket) == 4403
+
+
+async def test_token_renewal_and_expiry():
+    identity = await new_identity()
+    socket = await open_socket(await token_for(identity, lifetime=1))
+    renewed = await request(
+        socket, {"type": "auth", "id": "r", "token": await token_for(identity, lifetime=2)}
+    )
+    assert renewed["type"] == "renewed" and renewed["expiresAt"] > 0
+    other = await new_identity(identity.pool_id)
+    refused = await request(socket, {"type": "auth", "id": "o", "token": await token_for(other)})
+    assert refused["code"] == "InvalidParameterException"
+    await asyncio.sleep(1.2)
+    assert await request(socket, {"type": "ping", "id": "alive"}) == {"type": "pong", "id": "alive"}
+    assert await closed_with(socket) == 4401
+
+
+async def test_limits(settings):
+    settings.SYNC_WS_MAX_SOCKETS_PER_IDENTITY = 2
+    settings.SYNC_WS_PUSH_BURST = 2
+    settings.SYNC_WS_PUSHES_PER_SECOND = 0.01
+    settings.SYNC_WS_MAX_MESSAGE_BYTES = 2000
+    identity = await new_identity()
+    first, second = await device(identity), await device(identity)
+    third = await open_socket()
+    await third.send_json_to({"type": "auth", "id": 1, "token": await token_for(identity)})
+    assert (await third.receive_json_from())["code"] == "LimitExceededException"
+    assert await closed_with(third) == 4429
+
+    for n in range(2):
+        ok = await request(
+            first, {"type": "push", "id": n, "dataset": "d", "patches": [patch(f"k{n}", "v")]}
+        )
+        assert ok["type"] == "pushed"
+    limited = await request(
+        first, {"type": "push", "id": 9, "dataset": "d", "patches": [patch("k9", "v")]}
+    )
+    assert limited["code"] == "TooManyRequestsException"
+    # The rate is per socket: the other device may still push.
+    assert (
+        await request(
+            second, {"type": "push", "id": 1, "dataset": "e", "patches": [patch("k", "v")]}
+        )
+    )["type"] == "pushed"
+
+    await first.send_to(text_data=json.dumps({"type": "ping", "pad": "x" * 3000}))
+    assert await closed_with(first) == 1009
+    await second.disconnect()
+
+
+async def test_idle_sockets_are_closed(settings):
+    settings.SYNC_WS_IDLE_TIMEOUT = 0.3
+    identity = await new_identity()
+    socket = await device(identity)
+    assert await closed_with(socket) == 4408
+
+
+async def test_pages_from_other_sites_cannot_open_sockets():
+    page = WebsocketCommunicator(
+        application, "/ws/sync", headers=[(b"origin", b"https://evil.example")]
+    )
+    connected, _ = await page.connect()
+    assert not connected
+    own = WebsocketCommunicator(
+        application, "/ws/sync", headers=[(b"origin", b"http://127.0.0.1:8000")]
+    )
+    connected, _ = await own.connect()
+    assert connected
+    await own.disconnect()
