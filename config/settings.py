@@ -144,9 +144,13 @@ else:
     }
 
 if REDIS_URL:
+    # Redis pub/sub: an event to an identity's group is published once and each server
+    # process hands it to its own sockets, so fan-out costs one Redis message per process, not
+    # one per socket. Delivery is at most once, which the sync protocol allows for (every event
+    # carries the sync count; a device that misses one pulls).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
         }
     }

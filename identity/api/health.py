@@ -1,7 +1,6 @@
 """`/healthz`: whether the database and the channel layer answer."""
 
 import asyncio
-import uuid
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -23,9 +22,10 @@ async def _channel_layer_ok() -> str:
     layer = get_channel_layer()
     if layer is None:
         return "error: no channel layer configured"
-    channel = f"healthz.{uuid.uuid4().hex}"
     try:
         async with asyncio.timeout(2):
+            # new_channel() subscribes first where the layer needs it (Redis pub/sub).
+            channel = await layer.new_channel("healthz.")
             await layer.send(channel, {"type": "healthz"})
             message = await layer.receive(channel)
         return "ok" if message.get("type") == "healthz" else "error: wrong message"

@@ -113,9 +113,18 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_asgi(env: dict[str, str], port: int, *, workers: int = 1, log: Path | None = None):
-    """The production server command: daphne for one process, uvicorn for several."""
-    if workers > 1:
+def start_asgi(
+    env: dict[str, str],
+    port: int,
+    *,
+    workers: int = 1,
+    log: Path | None = None,
+    server: str | None = None,
+):
+    """The server commands: `make run`'s daphne for one process, the production uvicorn
+    command for several (or whichever `server` names)."""
+    server = server or ("uvicorn" if workers > 1 else "daphne")
+    if server == "uvicorn":
         command = [
             PYTHON,
             "-m",
@@ -150,7 +159,13 @@ def start_asgi(env: dict[str, str], port: int, *, workers: int = 1, log: Path | 
 
 @contextlib.contextmanager
 def cognate(
-    tmp: Path, *, workers: int = 1, processes: int = 1, label: str = "live", **extra_env: str
+    tmp: Path,
+    *,
+    workers: int = 1,
+    processes: int = 1,
+    label: str = "live",
+    server_command: str | None = None,
+    **extra_env: str,
 ):
     """Cognate on a fresh database: one ASGI server (uvicorn with `workers` workers, or
     daphne), or `processes` separate daphne servers on their own ports sharing the database
@@ -174,7 +189,9 @@ def cognate(
         try:
             for number, each in enumerate(ports):
                 log = tmp / f"{label}-{number}.log"
-                process = start_asgi(server.env, each, workers=workers, log=log)
+                process = start_asgi(
+                    server.env, each, workers=workers, log=log, server=server_command
+                )
                 server.processes.append(process)
                 server.urls.append(f"http://127.0.0.1:{each}")
                 wait_for(f"http://127.0.0.1:{each}/healthz", process=process)

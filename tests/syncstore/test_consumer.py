@@ -18,6 +18,16 @@ from syncstore import services as sync_services
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _close_thread_connections():
+    """The consumer's database work runs in asgiref's thread; close its connection after
+    these tests so the test database can be dropped."""
+    yield
+    from django.db import connections
+
+    asyncio.run(sync_to_async(connections.close_all)())
+
+
 @sync_to_async
 def new_identity(pool_id: str | None = None):
     if pool_id is None:
