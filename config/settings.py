@@ -239,3 +239,35 @@ SYNC_WS_MAX_SOCKETS_PER_IDENTITY = env.int("SYNC_WS_MAX_SOCKETS_PER_IDENTITY", d
 SYNC_WS_PUSHES_PER_SECOND = env.float("SYNC_WS_PUSHES_PER_SECOND", default=10.0)
 SYNC_WS_PUSH_BURST = env.int("SYNC_WS_PUSH_BURST", default=30)
 SYNC_WS_EVENT_RECORDS_MAX_BYTES = env.int("SYNC_WS_EVENT_RECORDS_MAX_BYTES", default=32 * 1024)
+
+# --- Login providers (identity/providers/) ----------------------------------------------------
+# Tried in this order; the first that handles a Logins key verifies its token.
+COGNATE_LOGIN_PROVIDERS = [
+    "identity.providers.cognate.CognateTokens",
+    "identity.providers.oidc.Google",
+    "identity.providers.oidc.Apple",
+    "identity.providers.facebook.Facebook",
+    "identity.providers.amazon.LoginWithAmazon",
+    "identity.providers.twitter.Twitter",
+    "identity.providers.oidc.OpenIdConnect",
+]
+# Every provider endpoint is a setting, so a deployment (or a test) can point it elsewhere.
+COGNATE_GOOGLE_ISSUER = env.str("COGNATE_GOOGLE_ISSUER", default="https://accounts.google.com")
+COGNATE_APPLE_ISSUER = env.str("COGNATE_APPLE_ISSUER", default="https://appleid.apple.com")
+COGNATE_FACEBOOK_GRAPH_URL = env.str(
+    "COGNATE_FACEBOOK_GRAPH_URL", default="https://graph.facebook.com"
+)
+COGNATE_AMAZON_TOKENINFO_URL = env.str(
+    "COGNATE_AMAZON_TOKENINFO_URL", default="https://api.amazon.com/auth/o2/tokeninfo"
+)
+COGNATE_TWITTER_VERIFY_URL = env.str(
+    "COGNATE_TWITTER_VERIFY_URL",
+    default="https://api.twitter.com/1.1/account/verify_credentials.json",
+)
+# Seconds to wait for a provider; seconds of clock difference allowed in its tokens.
+COGNATE_PROVIDER_TIMEOUT = env.float("COGNATE_PROVIDER_TIMEOUT", default=5.0)
+COGNATE_PROVIDER_CLOCK_SKEW = env.int("COGNATE_PROVIDER_CLOCK_SKEW", default=300)
+# http:// OpenID Connect issuers (local development and tests only).
+COGNATE_ALLOW_HTTP_ISSUERS = env.bool("COGNATE_ALLOW_HTTP_ISSUERS", default=False)
+# The function deciding merges for pools whose merge policy is "custom" (syncstore/merge.py).
+COGNATE_MERGE_RESOLVER = env.str("COGNATE_MERGE_RESOLVER", default="")

@@ -83,7 +83,9 @@ def authenticate(arrived: ArrivedRequest, *, service: str, allow_bearer: bool = 
         authorization = parse_authorization(header)
     except SignatureRefused as refused:
         raise AuthFailure(refused.kind, refused.message) from None
-    if authorization.region != settings.COGNATE_REGION:
+    # IAM is global: its clients sign for us-east-1 unless told otherwise.
+    regions = {settings.COGNATE_REGION} | ({"us-east-1"} if service == "iam" else set())
+    if authorization.region not in regions:
         raise AuthFailure(
             "bad_signature",
             f"Credential should be scoped to a valid region, not '{authorization.region}'. "

@@ -128,6 +128,17 @@ class PackedPolicyTooLarge(AwsError):
     code = query_code = "PackedPolicyTooLarge"
 
 
+# IAM error codes.
+class EntityAlreadyExists(AwsError):
+    code = query_code = "EntityAlreadyExists"
+    status = 409
+
+
+class NoSuchEntity(AwsError):
+    code = query_code = "NoSuchEntity"
+    status = 404
+
+
 class AccessDenied(AwsError):
     code = query_code = "AccessDenied"
     status = 403

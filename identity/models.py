@@ -9,6 +9,11 @@ from django.utils import timezone
 class IdentityPool(models.Model):
     """A Cognito identity pool (reference §2.1 IdentityPool) with its roles."""
 
+    # How datasets meet when a guest is merged into another identity (syncstore/merge.py),
+    # set with this tag (also editable in the admin).
+    MERGE_POLICY_TAG = "cognate:merge-policy"
+    MERGE_POLICIES = ("merge", "newest", "cognito", "custom")
+
     id = models.CharField(primary_key=True, max_length=55)
     name = models.CharField(max_length=128)
     allow_unauthenticated = models.BooleanField(
@@ -43,6 +48,10 @@ class IdentityPool(models.Model):
             f"arn:aws:cognito-identity:{settings.COGNATE_REGION}:"
             f"{settings.COGNATE_ACCOUNT_ID}:identitypool/{self.id}"
         )
+
+    @property
+    def merge_policy(self) -> str:
+        return self.tags.get(self.MERGE_POLICY_TAG, "merge")
 
 
 class Role(models.Model):
@@ -165,3 +174,54 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return self.kid
+
+
+class OidcProvider(models.Model):
+    """An OpenID Connect issuer registered like an IAM OIDC provider: pools name it by ARN
+    in OpenIdConnectProviderARNs, and its Logins key is the URL without the scheme."""
+
+    url = models.CharField(max_length=255, unique=True, help_text="The issuer, https://…")
+    client_ids = models.JSONField(default=list, blank=True)
+    thumbprints = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "OpenID Connect provider"
+        ordering = ["url"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def key(self) -> str:
+        return self.url.split("://", 1)[-1]
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{settings.COGNATE_ACCOUNT_ID}:oidc-provider/{self.key}"
+
+
+class Merge(models.Model):
+    """A record of one identity merged into another: which logins brought it about and
+    what happened to each dataset."""
+
+    pool = models.ForeignKey(IdentityPool, on_delete=models.CASCADE, related_name="merges")
+    merged_identity_id = models.CharField(
+        max_length=55, help_text="The identity merged away (kept if it is deleted later)."
+    )
+    merged = models.ForeignKey(
+        Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="merges_out"
+    )
+    survivor = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="merges_in")
+    trigger = models.CharField(max_length=64)
+    logins = models.JSONField(default=list, blank=True)
+    policy = models.CharField(max_length=32)
+    summary = models.JSONField(default=list, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.merged_identity_id} → {self.survivor_id}"

@@ -8,11 +8,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Prefetch, Q, QuerySet
 
 from identity.errors import ResourceNotFound
-from identity.models import AccessKey, Identity, IdentityPool, Login, Role, SigningKey
+from identity.models import (
+    AccessKey,
+    Identity,
+    IdentityPool,
+    Login,
+    OidcProvider,
+    Role,
+    SigningKey,
+)
 
 # A retired signing key stays published this long: the longest token lifetime (developer
 # tokens, 24 hours) plus the clock skew verifiers allow.
@@ -62,6 +71,10 @@ class PoolView:
     tags: dict
     authenticated_role: RoleView | None
     unauthenticated_role: RoleView | None
+
+    @property
+    def merge_policy(self) -> str:
+        return self.tags.get(IdentityPool.MERGE_POLICY_TAG, "merge")
 
 
 _GENERATION_KEY = "identity-config-generation"
@@ -199,7 +212,7 @@ def identity_get(identity_id: str) -> Identity:
     """An identity (its id, pool id, state and revocation time only)."""
     identity = (
         Identity.objects.filter(id=identity_id)
-        .only("id", "pool_id", "state", "credentials_not_before")
+        .only("id", "pool_id", "state", "merged_into_id", "credentials_not_before")
         .first()
     )
     if identity is None:
@@ -261,3 +274,50 @@ def signing_key_by_kid(kid: str) -> SigningKey | None:
 def signing_keys_published(*, now: float) -> list[SigningKey]:
     cutoff = datetime.fromtimestamp(now - RETIRED_KEY_PUBLISHED_FOR, UTC)
     return list(SigningKey.objects.filter(Q(retired__isnull=True) | Q(retired__gt=cutoff)))
+
+
+# --- OpenID Connect providers, logins, merges -------------------------------------------------
+def oidc_provider_by_key(key: str) -> OidcProvider | None:
+    """A registered issuer by its Logins key (its URL without the scheme)."""
+    return OidcProvider.objects.filter(url__in=[f"https://{key}", f"http://{key}"]).first()
+
+
+def oidc_provider_by_arn(arn: str) -> OidcProvider | None:
+    prefix = f"arn:aws:iam::{settings.COGNATE_ACCOUNT_ID}:oidc-provider/"
+    if not arn.startswith(prefix):
+        return None
+    return oidc_provider_by_key(arn.removeprefix(prefix))
+
+
+def oidc_providers() -> list[OidcProvider]:
+    return list(OidcProvider.objects.all())
+
+
+def login_owners(pool_id: str, logins: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Which identity owns each (provider, subject) login of the pool."""
+    wanted = list(logins)
+    if not wanted:
+        return {}
+    query = Q()
+    for provider, subject in wanted:
+        query |= Q(provider=provider, subject=subject)
+    rows = Login.objects.filter(query, pool_id=pool_id).values_list(
+        "provider", "subject", "identity_id"
+    )
+    return {(provider, subject): identity_id for provider, subject, identity_id in rows}
+
+
+def identity_logins(identity_id: str) -> list[tuple[str, str]]:
+    return list(Login.objects.filter(identity_id=identity_id).values_list("provider", "subject"))
+
+
+def identity_survivor(identity: Identity) -> Identity:
+    """The identity a merged-away identity now lives on as (itself if it was not merged)."""
+    seen = {identity.id}
+    while identity.merged_into_id is not None:
+        following = Identity.objects.filter(pk=identity.merged_into_id).first()
+        if following is None or following.id in seen:
+            break
+        seen.add(following.id)
+        identity = following
+    return identity

@@ -5,22 +5,37 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import regex
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from identity import clock, credentials, crypto, policies, selectors, tokens
+from identity import clock, credentials, crypto, policies, providers, selectors, tokens
 from identity.credentials import GONE, TemporaryCredentials
 from identity.errors import (
+    EntityAlreadyExists,
     InvalidIdentityPoolConfiguration,
     InvalidParameter,
     NotAuthorized,
+    ResourceConflict,
+    ResourceNotFound,
 )
-from identity.models import AccessKey, Identity, IdentityPool, Role, SigningKey
+from identity.models import (
+    AccessKey,
+    Identity,
+    IdentityPool,
+    Login,
+    Merge,
+    OidcProvider,
+    Role,
+    SigningKey,
+)
+from identity.providers import VerifiedLogin
 from identity.selectors import PoolView, RoleView
 from syncstore import events
+from syncstore import services as sync_services
 
 COGNITO_PRINCIPAL = "cognito-identity.amazonaws.com"
 AUD_KEY = f"{COGNITO_PRINCIPAL}:aud"
@@ -275,7 +290,7 @@ def identity_check_guest_access(identity: Identity, pool: PoolView) -> None:
 
 @transaction.atomic
 def identity_revoke_credentials(
-    *, identity: Identity, now: float | None = None, reason: str = "revoked"
+    *, identity: Identity, now: float | None = None, reason: str | None = "revoked"
 ) -> None:
     """Refuse every credential and token issued to the identity until now; its open sockets
     are closed."""
@@ -285,7 +300,8 @@ def identity_revoke_credentials(
     transaction.on_commit(
         lambda: credentials.revocation_remember(identity_id=identity.id, not_before=at.timestamp())
     )
-    events.identity_revoked(identity_id=identity.id, reason=reason)
+    if reason is not None:
+        events.identity_revoked(identity_id=identity.id, reason=reason)
 
 
 @transaction.atomic
@@ -405,6 +421,311 @@ def guest_openid_token_issue(
     )
 
 
+# --- Signing in with logins: linking and merging ------------------------------------------------
+LOGINS_DONT_MATCH = (
+    "Logins don't match. Please include at least one valid login for this identity or "
+    "identity pool."
+)
+
+
+def logins_verify(pool: PoolView, logins: dict[str, str]) -> list[VerifiedLogin]:
+    """Verify every Logins entry for the pool; one bad token fails the call."""
+    verified = []
+    for key, token in logins.items():
+        if pool.developer_provider_name and key == pool.developer_provider_name:
+            raise NotAuthorized(
+                f"The developer provider name '{key}' cannot be used in Logins here; the "
+                "backend gets tokens for developer identities with "
+                "GetOpenIdTokenForDeveloperIdentity."
+            )
+        verified.append(providers.verify_login(key, token, pool))
+    return verified
+
+
+def _owners(pool: PoolView, logins: list[VerifiedLogin]) -> set[str]:
+    """The identities (as they now live, after merges) that the logins belong to."""
+    owned = selectors.login_owners(
+        pool.id, [(login.provider, login.subject) for login in logins if not login.identity_id]
+    )
+    ids = set(owned.values()) | {login.identity_id for login in logins if login.identity_id}
+    survivors = set()
+    for identity in Identity.objects.filter(id__in=ids, pool_id=pool.id):
+        survivors.add(selectors.identity_survivor(identity).id)
+    return survivors
+
+
+def _locked(ids: set[str]) -> dict[str, Identity]:
+    """Lock identities in id order (so concurrent sign-ins cannot deadlock)."""
+    return {
+        identity.id: identity
+        for identity in Identity.objects.select_for_update().filter(id__in=ids).order_by("id")
+    }
+
+
+def _link(identity: Identity, pool_id: str, logins: list[VerifiedLogin]) -> None:
+    """Link the logins nobody owns to the identity: one login per provider per identity."""
+    have = dict(selectors.identity_logins(identity.id))
+    for login in logins:
+        if login.identity_id:
+            continue
+        if login.provider in have:
+            if have[login.provider] != login.subject:
+                raise ResourceConflict(
+                    f"Identity '{identity.id}' already has a login of {login.provider}; an "
+                    "identity has one login per provider (unlink it first)."
+                )
+            continue
+        Login.objects.create(
+            pool_id=pool_id, provider=login.provider, subject=login.subject, identity=identity
+        )
+        have[login.provider] = login.subject
+
+
+@transaction.atomic
+def _sign_in_once(
+    pool: PoolView, logins: list[VerifiedLogin], identity_id: str | None, trigger: str
+) -> Identity:
+    owners = _owners(pool, logins)
+    locked = _locked(owners | ({identity_id} if identity_id else set()))
+    current = None
+    if identity_id is not None:
+        current = locked.get(identity_id)
+        if current is None or current.pool_id != pool.id:
+            raise ResourceNotFound(f"Identity '{identity_id}' not found.")
+        current = selectors.identity_survivor(current)
+        if current.id not in locked:
+            locked.update(_locked({current.id}))
+            current = locked[current.id]
+        if current.state == Identity.State.DISABLED:
+            raise NotAuthorized(f"Access to Identity '{current.id}' is forbidden.")
+        if current.state == Identity.State.AUTHENTICATED and current.id not in owners:
+            raise NotAuthorized(LOGINS_DONT_MATCH)
+    others = sorted((locked[i] for i in owners if i in locked), key=lambda i: (i.created, i.id))
+    if current is not None and current.state == Identity.State.AUTHENTICATED:
+        survivor = current
+    elif others:
+        survivor = others[0]  # the oldest account the logins belong to
+    elif current is not None:
+        survivor = current  # a guest with new logins keeps its id
+    else:
+        survivor = Identity.objects.create(
+            id=new_identity_id(), pool_id=pool.id, state=Identity.State.AUTHENTICATED
+        )
+    names = [login.provider for login in logins]
+    for other in [*others, *([current] if current else [])]:
+        if other.id != survivor.id:
+            identity_merge(merged=other, survivor=survivor, trigger=trigger, logins=names)
+    _link(survivor, pool.id, logins)
+    if survivor.state != Identity.State.AUTHENTICATED:
+        survivor.state = Identity.State.AUTHENTICATED
+        survivor.modified = timezone.now()
+        survivor.save(update_fields=["state", "modified"])
+    return survivor
+
+
+def identity_sign_in(
+    *,
+    pool: PoolView,
+    logins: list[VerifiedLogin],
+    identity_id: str | None = None,
+    trigger: str,
+) -> Identity:
+    """The identity verified logins sign in to (DESIGN §3): the one that owns them, linking
+    any new logins to it; a guest (`identity_id`) with logins nobody owns keeps its id and
+    becomes authenticated; a guest with logins another identity owns is merged into that
+    owner, which is returned. An authenticated identity needs one of its own logins."""
+    for attempt in range(3):
+        try:
+            return _sign_in_once(pool, logins, identity_id, trigger)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def identity_merge(
+    *, merged: Identity, survivor: Identity, trigger: str, logins: list[str]
+) -> Merge:
+    """Merge one identity into another: the survivor gets the merged identity's logins and
+    data (by the pool's merge policy); the merged identity is disabled with `merged_into`
+    and its credentials revoked; both identities' devices are told."""
+    if merged.pool_id != survivor.pool_id or merged.id == survivor.id:
+        raise InvalidParameter("Only two different identities of one pool can be merged.")
+    locked = _locked({merged.id, survivor.id})
+    merged, survivor = locked[merged.id], locked[survivor.id]
+    ours = dict(selectors.identity_logins(survivor.id))
+    for provider, subject in selectors.identity_logins(merged.id):
+        if ours.get(provider, subject) != subject:
+            raise ResourceConflict(
+                f"Identities '{merged.id}' and '{survivor.id}' have different logins of "
+                f"{provider}; they cannot be merged."
+            )
+    Login.objects.filter(identity=merged).update(identity=survivor)
+    Identity.objects.filter(merged_into=merged).update(merged_into=survivor)
+    pool = selectors.pool_view(survivor.pool_id)
+    moved = sync_services.datasets_merge(merged=merged, survivor=survivor, policy=pool.merge_policy)
+    now = timezone.now()
+    Identity.objects.filter(pk=merged.pk).update(
+        state=Identity.State.DISABLED, merged_into=survivor, modified=now
+    )
+    merged.state, merged.merged_into = Identity.State.DISABLED, survivor
+    identity_revoke_credentials(identity=merged, reason=None)
+    if survivor.state == Identity.State.GUEST and ours:
+        survivor.state = Identity.State.AUTHENTICATED
+    survivor.modified = now
+    survivor.save(update_fields=["state", "modified"])
+    events.identities_merged(
+        survivor_id=survivor.id,
+        merged_id=merged.id,
+        datasets=[d.dataset for d in moved],
+    )
+    return Merge.objects.create(
+        pool_id=survivor.pool_id,
+        merged_identity_id=merged.id,
+        merged=merged,
+        survivor=survivor,
+        trigger=trigger,
+        logins=logins,
+        policy=pool.merge_policy,
+        summary=[d.as_dict() for d in moved],
+    )
+
+
+@transaction.atomic
+def identity_unlink(*, identity: Identity, logins: list[VerifiedLogin], remove: list[str]) -> None:
+    """Remove logins (by provider) from an identity that proved itself with one of its own
+    logins. Unlinked logins make a new identity when next seen; without any login left the
+    identity is disabled. Credentials issued so far are revoked."""
+    if identity.id not in _owners(selectors.pool_view(identity.pool_id), logins):
+        raise NotAuthorized(LOGINS_DONT_MATCH)
+    Login.objects.filter(identity=identity, provider__in=remove).delete()
+    if not Login.objects.filter(identity=identity).exists():
+        identity_disable(identity=identity)
+    else:
+        identity_revoke_credentials(identity=identity, reason="unlinked")
+
+
+def amr_for(logins: list[VerifiedLogin]) -> list[str]:
+    """`amr` of an authenticated identity: "authenticated", then each provider and a
+    provider-specific entry (a Cognate token passes on its own entries)."""
+    amr = ["authenticated"]
+    for login in logins:
+        if login.identity_id:
+            entries = [str(v) for v in login.claims.get("amr", []) if v != "authenticated"]
+        else:
+            entries = [login.provider, f"{login.provider}:{login.subject}"]
+        amr += [entry for entry in entries if entry not in amr]
+    return amr
+
+
+def _rule_matches(rule: dict, claims: dict) -> bool:
+    if rule["Claim"] not in claims:
+        return False
+    claim = claims[rule["Claim"]]
+    text = ",".join(map(str, claim)) if isinstance(claim, list) else str(claim)
+    value = rule["Value"]
+    return {
+        "Equals": text == value,
+        "Contains": value in text,
+        "StartsWith": text.startswith(value),
+        "NotEqual": text != value,
+    }[rule["MatchType"]]
+
+
+def role_for_logins(
+    pool: PoolView, logins: list[VerifiedLogin], custom_role_arn: str | None = None
+) -> RoleView:
+    """The role an authenticated identity gets (reference §3.7): the pool's authenticated
+    role, unless a role mapping of a login's provider decides (Token: the token's
+    cognito:preferred_role / cognito:roles; Rules: the first matching rule), with
+    CustomRoleArn choosing among the roles the mapping allows."""
+    login = next((item for item in logins if item.provider in pool.role_mappings), None)
+    chosen: str | None = None
+    if login is None:
+        default = pool.authenticated_role
+        if custom_role_arn and (default is None or custom_role_arn != default.arn):
+            raise NotAuthorized(
+                f"CustomRoleArn {custom_role_arn} is not a role these logins may assume."
+            )
+        if default is None:
+            raise _invalid_configuration()
+        return default
+    mapping = pool.role_mappings[login.provider]
+    claims = login.claims
+    if mapping["Type"] == "Token":
+        roles = claims.get("cognito:roles") or []
+        roles = roles.split(",") if isinstance(roles, str) else list(roles)
+        if custom_role_arn:
+            if custom_role_arn not in roles:
+                raise NotAuthorized(
+                    f"CustomRoleArn {custom_role_arn} is not among the token's cognito:roles."
+                )
+            chosen = custom_role_arn
+        else:
+            chosen = claims.get("cognito:preferred_role")
+    else:
+        rules = mapping.get("RulesConfiguration", {}).get("Rules", [])
+        matching = [rule["RoleARN"] for rule in rules if _rule_matches(rule, claims)]
+        if custom_role_arn and custom_role_arn in matching:
+            chosen = custom_role_arn
+        elif custom_role_arn:
+            raise NotAuthorized(
+                f"CustomRoleArn {custom_role_arn} is not a role the pool's rules give this login."
+            )
+        elif matching:
+            chosen = matching[0]
+    if chosen is None:
+        if mapping.get("AmbiguousRoleResolution") == "Deny":
+            raise NotAuthorized(
+                f"No role mapping of {login.provider} matches this login and the pool denies "
+                "ambiguous logins (AmbiguousRoleResolution Deny)."
+            )
+        if pool.authenticated_role is None:
+            raise _invalid_configuration()
+        return pool.authenticated_role
+    role = selectors.role_view(chosen)
+    if role is None:
+        raise _invalid_configuration()
+    return role
+
+
+def authenticated_credentials_issue(
+    *,
+    identity: Identity,
+    pool: PoolView,
+    logins: list[VerifiedLogin],
+    custom_role_arn: str | None = None,
+) -> TemporaryCredentials:
+    """Credentials for an identity that signed in (GetCredentialsForIdentity with Logins)."""
+    role = role_for_logins(pool, logins, custom_role_arn)
+    amr = amr_for(logins)
+    if not role_trusts(role, pool_id=pool.id, identity_id=identity.id, amr=amr):
+        raise _invalid_configuration()
+    return credentials.credentials_issue(
+        identity_id=identity.id,
+        pool_id=pool.id,
+        role_arn=role.arn,
+        role_id=role.role_id,
+        amr=amr,
+        duration=min(settings.COGNATE_CREDENTIALS_LIFETIME, role.max_session_duration),
+    )
+
+
+def authenticated_openid_token_issue(
+    *, identity: Identity, pool: PoolView, logins: list[VerifiedLogin]
+) -> str:
+    """The OpenID token of an identity that signed in (GetOpenIdToken with Logins)."""
+    if not pool.allow_classic_flow:
+        raise InvalidParameter("Basic (classic) flow is not enabled, please use enhanced flow.")
+    return tokens.openid_token_issue(
+        identity_id=identity.id,
+        pool_id=pool.id,
+        amr=amr_for(logins),
+        lifetime=settings.COGNATE_OPENID_TOKEN_LIFETIME,
+    )
+
+
 # --- Operator access keys and signing keys ----------------------------------------------------
 KEY_SECRET_PURPOSE = "cognate.access-key-secret"
 
@@ -466,3 +787,45 @@ def signing_key_rotate() -> SigningKey:
     )
     tokens.forget_cached_keys()
     return new
+
+
+# --- OpenID Connect providers (IAM) -------------------------------------------------------------
+def oidc_url_checked(url: str) -> str:
+    """An issuer URL as stored: https (http only where allowed), no query, no trailing /."""
+    parts = urlsplit(url.strip())
+    allowed = ("https", "http") if settings.COGNATE_ALLOW_HTTP_ISSUERS else ("https",)
+    if parts.scheme not in allowed or not parts.netloc or parts.query or parts.fragment:
+        raise InvalidParameter(
+            f"Url {url!r} must be an https:// issuer URL without query or fragment"
+            + (
+                "."
+                if "http" in allowed
+                else " (http:// is allowed only with "
+                "COGNATE_ALLOW_HTTP_ISSUERS=true, for local development)."
+            )
+        )
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+@transaction.atomic
+def oidc_provider_create(
+    *, url: str, client_ids: list[str], thumbprints: list[str], tags: list[dict]
+) -> OidcProvider:
+    url = oidc_url_checked(url)
+    key = url.split("://", 1)[1]
+    if selectors.oidc_provider_by_key(key) is not None:
+        raise EntityAlreadyExists(f"Provider with url {url} already exists.")
+    return OidcProvider.objects.create(
+        url=url, client_ids=list(dict.fromkeys(client_ids)), thumbprints=thumbprints, tags=tags
+    )
+
+
+@transaction.atomic
+def oidc_provider_delete(*, provider: OidcProvider) -> None:
+    provider.delete()
+
+
+@transaction.atomic
+def oidc_provider_client_ids_set(*, provider: OidcProvider, client_ids: list[str]) -> None:
+    provider.client_ids = list(dict.fromkeys(client_ids))
+    provider.save(update_fields=["client_ids"])

@@ -75,6 +75,7 @@ def _pull(session: Session, dataset: str, since: int, page: str | None) -> dict:
         "deletedAfterSince": delta.deleted_after,
         "records": [record_shape(row) for row in delta.records],
         "next": delta.next_token,
+        "mergedDatasets": selectors.merged_dataset_names(identity, dataset),
     }
 
 

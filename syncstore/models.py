@@ -15,6 +15,13 @@ class Dataset(models.Model):
 
     identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=128)
+    merge_root = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        help_text="For a dataset made by a merge to keep values that met other values: the "
+        "dataset it belongs to (ListRecords of that one names it in MergedDatasetNames).",
+    )
     sync_count = models.BigIntegerField(default=0)
     created = models.DateTimeField(default=timezone.now)
     modified = models.DateTimeField(default=timezone.now)

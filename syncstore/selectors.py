@@ -222,6 +222,16 @@ def records_delta(
     return Delta(True, bound, deleted_after, dataset.last_modified_by, page, next_token)
 
 
+def merged_dataset_names(identity: Identity, name: str) -> list[str]:
+    """The live datasets a merge made to keep values that met `name`'s (MergedDatasetNames);
+    deleting one dismisses it."""
+    return list(
+        Dataset.objects.filter(identity=identity, merge_root=name, deleted__isnull=True)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
 def datasets_page(identity: Identity, *, after: str | None, limit: int) -> list[Dataset]:
     datasets = Dataset.objects.filter(identity=identity, deleted__isnull=True).order_by("name")
     if after is not None:

@@ -19,7 +19,7 @@ from identity.errors import (
     ResourceNotFound,
 )
 from identity.models import Identity
-from syncstore import events, sql
+from syncstore import events, merge, sql
 from syncstore.models import Dataset, Device, PoolSyncConfig, Record, Subscription
 from syncstore.shapes import record_shape
 from syncstore.sql import DatasetState, RecordRow
@@ -196,6 +196,159 @@ def records_update(
         records=[record_shape(row) for row in written],
     )
     return Update(dataset.id, new_count, written)
+
+
+# --- Merging identities' data -------------------------------------------------------------------
+def _write_values(
+    identity: Identity,
+    name: str,
+    values: dict[str, str],
+    *,
+    modified_by: str,
+    merge_root: str = "",
+) -> int:
+    """Write values into a dataset as one update, without the limits (a merge cannot fail
+    for lack of room); the dataset is created (or brought back) if needed. The new count."""
+    state = sql.dataset_state(identity.id, name, lock=True)
+    now = timezone.now()
+    if state is None:
+        try:
+            with transaction.atomic():
+                Dataset.objects.create(
+                    identity=identity, name=name, created=now, modified=now, merge_root=merge_root
+                )
+        except IntegrityError:
+            pass
+        state = sql.dataset_state(identity.id, name, lock=True)
+    elif not state.exists:
+        Dataset.objects.filter(pk=state.id).update(deleted=None, created=now, merge_root=merge_root)
+        state = sql.dataset_state(identity.id, name, lock=True)
+    assert state is not None
+    current = sql.records_current(state.id, list(values))
+    storage, count = state.data_storage, state.record_count
+    for key, value in values.items():
+        old = current[key][1] if key in current else None
+        storage += record_size(key, value) - record_size(key, old)
+        count += 1 - (old is not None)
+    new_count = state.sync_count + 1
+    written = [
+        RecordRow(key, value, new_count, now, modified_by, None) for key, value in values.items()
+    ]
+    sql.records_write(state.id, written)
+    sql.dataset_write(
+        state.id,
+        sync_count=new_count,
+        modified=now,
+        modified_by=modified_by,
+        data_storage=storage,
+        record_count=count,
+    )
+    events.dataset_changed(
+        identity_id=identity.id,
+        dataset=name,
+        sync_count=new_count,
+        records=[record_shape(row) for row in written],
+    )
+    return new_count
+
+
+def _free_name(taken: dict[str, dict[str, str]], name: str, values: dict[str, str]) -> str:
+    """`name`, or `name.2`, `name.3`…: the first dataset where none of `values` would
+    overwrite a different value already kept there."""
+    candidate, number = name, 1
+    while any(taken.get(candidate, {}).get(key, value) != value for key, value in values.items()):
+        number += 1
+        candidate = f"{name[: merge.MAX_NAME - 1 - len(str(number))]}.{number}"
+    return candidate
+
+
+@dataclass(frozen=True)
+class DatasetMerge:
+    """What a merge did to one dataset of the merged identity."""
+
+    dataset: str
+    added: int
+    kept: dict[str, int]
+
+    def as_dict(self) -> dict:
+        return {"dataset": self.dataset, "added": self.added, "kept": self.kept}
+
+
+@transaction.atomic
+def datasets_merge(*, merged: Identity, survivor: Identity, policy: str) -> list[DatasetMerge]:
+    """Carry the merged identity's datasets over to the survivor under the pool's merge
+    policy (syncstore/merge.py). Every value of both stays reachable; the survivor's sync
+    counts only grow; the merged identity's own rows are left as they were."""
+    survivor_sets = {
+        d.name: d for d in Dataset.objects.filter(identity=survivor, deleted__isnull=True)
+    }
+    summary = []
+    for source in Dataset.objects.filter(identity=merged, deleted__isnull=True).order_by("name"):
+        theirs = {
+            key: merge.Value(value, device or modified)
+            for key, value, modified, device in sql.live_records(source.id)
+        }
+        target = survivor_sets.get(source.name)
+        ours = None
+        if target is not None:
+            ours = {
+                key: merge.Value(value, device or modified)
+                for key, value, modified, device in sql.live_records(target.id)
+            }
+        plan = merge.plan_dataset(
+            source.name, ours, theirs, policy=policy, survivor_id=survivor.id, merged_id=merged.id
+        )
+        by = f"merge:{merged.id}"
+        if plan.root:
+            _write_values(
+                survivor, source.name, plan.root, modified_by=by, merge_root=source.merge_root
+            )
+        kept_counts = {}
+        for name, values in plan.kept.items():
+            existing = survivor_sets.get(name)
+            taken = {}
+            if existing is not None:
+                taken[name] = {key: value for key, value, _, _ in sql.live_records(existing.id)}
+            where = _free_name(taken, name, values)
+            _write_values(survivor, where, values, modified_by=by, merge_root=source.name)
+            kept_counts[where] = len(values)
+        summary.append(DatasetMerge(source.name, len(plan.root), kept_counts))
+    return summary
+
+
+@transaction.atomic
+def merged_dataset_accept(*, identity: Identity, dataset_name: str, keys: list[str] | None = None):
+    """Take values kept by a merge (all, or `keys`) into the root dataset, overwriting what
+    it holds, and delete the merged dataset once nothing is left in it."""
+    dataset = Dataset.objects.select_for_update().get(
+        identity=identity, name=dataset_name, deleted__isnull=True
+    )
+    if not dataset.merge_root:
+        raise InvalidParameter(f"Dataset '{dataset_name}' was not made by a merge.")
+    values = {
+        key: value
+        for key, value, _, _ in sql.live_records(dataset.pk)
+        if keys is None or key in keys
+    }
+    if values:
+        _write_values(identity, dataset.merge_root, values, modified_by="merge-accepted")
+    remaining = [key for key, *_ in sql.live_records(dataset.pk) if key not in values]
+    if not remaining:
+        dataset_delete(identity=identity, dataset_name=dataset_name)
+    else:
+        _remove_keys(identity, dataset_name, list(values))
+
+
+def _remove_keys(identity: Identity, dataset_name: str, keys: list[str]) -> None:
+    state = sql.dataset_state(identity.id, dataset_name, lock=True)
+    assert state is not None
+    current = sql.records_current(state.id, keys)
+    records_update(
+        identity=identity,
+        dataset_name=dataset_name,
+        patches=[Patch(key, "remove", None, current[key][0]) for key in keys if key in current],
+        modified_by="merge-accepted",
+    )
 
 
 @transaction.atomic

@@ -148,3 +148,17 @@ def records_changed(
             RecordRow(key, value, count, _aware(modified), by, device and _aware(device))
             for key, value, count, modified, by, device in cursor.fetchall()
         ]
+
+
+def live_records(dataset_id: int) -> list[tuple[str, str, datetime, datetime | None]]:
+    """Every live record of a dataset: (key, value, modified, device modified)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT "key", "value", modified, device_modified FROM {RECORD} '
+            'WHERE dataset_id = %s AND "value" IS NOT NULL',
+            [dataset_id],
+        )
+        return [
+            (key, value, _aware(modified), device and _aware(device))
+            for key, value, modified, device in cursor.fetchall()
+        ]

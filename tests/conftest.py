@@ -67,7 +67,9 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def live(tmp_path_factory):
     """A running Cognate: daphne serving config.asgi on a fresh database."""
-    with servers.cognate(tmp_path_factory.mktemp("live")) as server:
+    with servers.cognate(
+        tmp_path_factory.mktemp("live"), COGNATE_ALLOW_HTTP_ISSUERS="true"
+    ) as server:
         yield server
 
 

@@ -106,14 +106,6 @@ def _pool_from_arn(caller: Caller, arn: str) -> IdentityPool:
     return selectors.pool_for_key(caller.key, arn.removeprefix(prefix))
 
 
-def _logins_not_supported(logins: dict | None) -> None:
-    if logins:
-        provider = next(iter(logins))
-        raise NotAuthorized(
-            f"Invalid login token. The provider '{provider}' is not configured on this server."
-        )
-
-
 # --- Pools ------------------------------------------------------------------------------------
 @operation("CreateIdentityPool")
 def create_identity_pool(caller, params):
@@ -248,7 +240,10 @@ def get_id(caller, params):
     account = params.get("AccountId")
     if account and account != settings.COGNATE_ACCOUNT_ID:
         raise NotAuthorized(f"AccountId {account} does not own the identity pool {pool.id}.")
-    _logins_not_supported(params.get("Logins"))
+    if params.get("Logins"):
+        logins = services.logins_verify(pool, params["Logins"])
+        identity = services.identity_sign_in(pool=pool, logins=logins, trigger="GetId")
+        return {"IdentityId": identity.id}
     return {"IdentityId": services.identity_create_guest(pool=pool).id}
 
 
@@ -256,10 +251,18 @@ def get_id(caller, params):
 def get_credentials_for_identity(caller, params):
     identity = selectors.identity_get(params["IdentityId"])
     pool = selectors.pool_view(identity.pool_id)
-    _logins_not_supported(params.get("Logins"))
-    creds = services.guest_credentials_issue(
-        identity=identity, pool=pool, custom_role_arn=params.get("CustomRoleArn")
-    )
+    if params.get("Logins"):
+        logins = services.logins_verify(pool, params["Logins"])
+        identity = services.identity_sign_in(
+            pool=pool, logins=logins, identity_id=identity.id, trigger="GetCredentialsForIdentity"
+        )
+        creds = services.authenticated_credentials_issue(
+            identity=identity, pool=pool, logins=logins, custom_role_arn=params.get("CustomRoleArn")
+        )
+    else:
+        creds = services.guest_credentials_issue(
+            identity=identity, pool=pool, custom_role_arn=params.get("CustomRoleArn")
+        )
     return {"IdentityId": identity.id, "Credentials": credentials_description(creds)}
 
 
@@ -267,9 +270,26 @@ def get_credentials_for_identity(caller, params):
 def get_open_id_token(caller, params):
     identity = selectors.identity_get(params["IdentityId"])
     pool = selectors.pool_view(identity.pool_id)
-    _logins_not_supported(params.get("Logins"))
-    token = services.guest_openid_token_issue(identity=identity, pool=pool)
+    if params.get("Logins"):
+        logins = services.logins_verify(pool, params["Logins"])
+        identity = services.identity_sign_in(
+            pool=pool, logins=logins, identity_id=identity.id, trigger="GetOpenIdToken"
+        )
+        token = services.authenticated_openid_token_issue(
+            identity=identity, pool=pool, logins=logins
+        )
+    else:
+        token = services.guest_openid_token_issue(identity=identity, pool=pool)
     return {"IdentityId": identity.id, "Token": token}
+
+
+@operation("UnlinkIdentity")
+def unlink_identity(caller, params):
+    identity = selectors.identity_get(params["IdentityId"])
+    pool = selectors.pool_view(identity.pool_id)
+    logins = services.logins_verify(pool, params["Logins"])
+    services.identity_unlink(identity=identity, logins=logins, remove=params["LoginsToRemove"])
+    return {}
 
 
 @operation("DescribeIdentity")

@@ -5,13 +5,14 @@ shape; a real fault is logged and answered with InternalErrorException (500)."""
 
 import json
 import logging
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.db import DatabaseError
 
 from identity import shapes
-from identity.api import cognito_identity, render, sts
+from identity.api import cognito_identity, iam, render, sts
 from identity.api import query as query_params
 from identity.api.render import ApiResponse
 from identity.auth import authenticate
@@ -62,30 +63,57 @@ def handle_cognito_identity(arrived: ArrivedRequest, target: str, kind: str) -> 
     return handler(caller, params)
 
 
-# --- Query protocol: STS ----------------------------------------------------------------------
-def handle_query(arrived: ArrivedRequest) -> tuple[str, dict]:
+# --- Query protocol: STS and IAM ---------------------------------------------------------------
+@dataclass(frozen=True)
+class QueryService:
+    name: str
+    handlers: dict
+    version: str
+    namespace: str
+
+
+QUERY_SERVICES = (
+    QueryService("sts", sts.HANDLERS, sts.VERSION, sts.NAMESPACE),
+    QueryService("iam", iam.HANDLERS, iam.VERSION, iam.NAMESPACE),
+)
+
+
+def query_service(form: dict[str, str]) -> QueryService:
+    """The query service an Action belongs to (STS first, as a client with no Version)."""
+    action = form.get("Action", "")
+    for service in QUERY_SERVICES:
+        if action in service.handlers:
+            return service
+    raise UnknownOperation(
+        f"Could not find operation {action or '(no Action)'} for version "
+        f"{form.get('Version', '(none)')}. This endpoint serves the STS actions "
+        f"{', '.join(sorted(sts.HANDLERS))} and the IAM actions "
+        f"{', '.join(sorted(iam.HANDLERS))}."
+    )
+
+
+def read_form(arrived: ArrivedRequest) -> dict[str, str]:
     try:
-        form = dict(parse_qsl(arrived.body.decode("utf-8"), keep_blank_values=True))
+        return dict(parse_qsl(arrived.body.decode("utf-8"), keep_blank_values=True))
     except UnicodeDecodeError:
         raise SerializationFailed("The form-encoded request body is not valid UTF-8.") from None
-    action = form.get("Action", "")
-    operation = shapes.operation_model("sts", action)
-    handler = sts.HANDLERS.get(action)
-    if operation is None or handler is None:
-        raise UnknownOperation(
-            f"Could not find operation {action or '(no Action)'} for version "
-            f"{form.get('Version', '(none)')}. This endpoint serves the STS actions "
-            f"{', '.join(sorted(sts.HANDLERS))} (Version {sts.VERSION})."
-        )
+
+
+def handle_query(arrived: ArrivedRequest, form: dict[str, str], service: QueryService) -> dict:
+    action = form["Action"]
+    operation = shapes.operation_model(service.name, action)
+    assert operation is not None
     version = form.get("Version")
-    if version is not None and version != sts.VERSION:
-        raise InvalidParameter(f"Version {version} is not supported; use {sts.VERSION}.")
+    if version is not None and version != service.version:
+        raise InvalidParameter(
+            f"Version {version} is not supported for {action}; use {service.version}."
+        )
     caller = None
     if operation.auth_type != "none":
-        caller = authenticate(arrived, service="sts")
+        caller = authenticate(arrived, service=service.name)
     params = query_params.parse(operation.input_shape, form)
     shapes.validate(operation.input_shape, params)
-    return action, handler(caller, params)
+    return service.handlers[action](caller, params)
 
 
 def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False) -> ApiResponse:
@@ -93,6 +121,7 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
     target = arrived.headers.get("x-amz-target")
     kind = arrived.headers.get("content-type", "").split(";")[0].strip().lower()
     protocol = "query" if not target and kind == FORM_TYPE else "json"
+    service = QUERY_SERVICES[0]
     try:
         if oversize:
             raise RequestTooLarge(
@@ -104,8 +133,12 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
                 f"{arrived.method} is not accepted here; AWS JSON and query requests are POSTed."
             )
         if protocol == "query":
-            action, result = handle_query(arrived)
-            return render.query_response(action, result, request_id, namespace=sts.NAMESPACE)
+            form = read_form(arrived)
+            service = query_service(form)
+            result = handle_query(arrived, form, service)
+            return render.query_response(
+                form["Action"], result, request_id, namespace=service.namespace
+            )
         if not target:
             raise UnknownOperation(
                 "The request names no operation: send an X-Amz-Target header (AWS JSON 1.1) or "
@@ -121,5 +154,7 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
         logger.exception("unexpected error on %s", arrived.raw_path)
         failure = InternalError("The service failed to handle the request; it has been logged.")
     if protocol == "query":
-        return render.query_error(failure, request_id, service="sts", namespace=sts.NAMESPACE)
+        return render.query_error(
+            failure, request_id, service=service.name, namespace=service.namespace
+        )
     return render.cognito_identity_error(failure)

@@ -81,6 +81,9 @@ def list_records(caller, params):
     }
     if delta.exists:
         out["LastModifiedBy"] = delta.last_modified_by
+    merged = selectors.merged_dataset_names(identity, name)
+    if merged:
+        out["MergedDatasetNames"] = merged
     if delta.next_token:
         out["NextToken"] = delta.next_token
     return out

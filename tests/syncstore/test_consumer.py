@@ -169,6 +169,7 @@ async def test_pull_push_and_the_other_device_hears_it():
         "deletedAfterSince": False,
         "records": [],
         "next": None,
+        "mergedDatasets": [],
     }
     for socket in (phone, laptop, other):
         await socket.disconnect()
