@@ -267,6 +267,8 @@ COGNATE_TWITTER_VERIFY_URL = env.str(
 # Seconds to wait for a provider; seconds of clock difference allowed in its tokens.
 COGNATE_PROVIDER_TIMEOUT = env.float("COGNATE_PROVIDER_TIMEOUT", default=5.0)
 COGNATE_PROVIDER_CLOCK_SKEW = env.int("COGNATE_PROVIDER_CLOCK_SKEW", default=300)
+# Seconds before an unknown key id may fetch a provider's keys again.
+COGNATE_PROVIDER_KEYS_REFETCH_AFTER = env.float("COGNATE_PROVIDER_KEYS_REFETCH_AFTER", default=10.0)
 # http:// OpenID Connect issuers (local development and tests only).
 COGNATE_ALLOW_HTTP_ISSUERS = env.bool("COGNATE_ALLOW_HTTP_ISSUERS", default=False)
 # The function deciding merges for pools whose merge policy is "custom" (syncstore/merge.py).

@@ -52,6 +52,9 @@ class _Issuer:
                     cache_keys=True,
                     lifespan=int(DISCOVERY_TTL),
                     timeout=int(settings.COGNATE_PROVIDER_TIMEOUT) or 1,
+                    # Unknown kids fetch the keys again, but not more often than this (a
+                    # stream of made-up kids must not turn into a stream of fetches).
+                    cooldown_duration=settings.COGNATE_PROVIDER_KEYS_REFETCH_AFTER,
                 )
                 self.fetched = time.monotonic()
             keys = self.keys
