@@ -318,3 +318,86 @@ def test_iam_oidc_provider_api(iam, provider):
             Url="ftp://issuer.example", ClientIDList=["x"], ThumbprintList=["0" * 40]
         )
     assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_rules_role_mapping_picks_the_role_of_the_first_matching_rule(
+    live, ops, anon, provider, registered
+):
+    pool_id = make_pool(ops, registered)
+    roles = ops.get_identity_pool_roles(IdentityPoolId=pool_id)["Roles"]
+    live.manage(
+        "shell",
+        "-c",
+        "from identity import services; services.role_create(name='Editors', "
+        f"trust_policy=services.default_trust_policy(pool_id={pool_id!r}, amr='authenticated'), "
+        "policy=services.default_access_policy())",
+    )
+    editors = "arn:aws:iam::000000000000:role/Editors"
+    # People of example.org get the Editors role; anyone else matches no rule, and the pool
+    # denies ambiguous logins.
+    ops.set_identity_pool_roles(
+        IdentityPoolId=pool_id,
+        Roles=roles,
+        RoleMappings={
+            provider.key: {
+                "Type": "Rules",
+                "AmbiguousRoleResolution": "Deny",
+                "RulesConfiguration": {
+                    "Rules": [
+                        {
+                            "Claim": "email",
+                            "MatchType": "Contains",
+                            "Value": "@example.org",
+                            "RoleARN": editors,
+                        },
+                    ]
+                },
+            }
+        },
+    )
+    member = anon.get_id(
+        IdentityPoolId=pool_id, Logins={provider.key: provider.id_token("liz@example.org")}
+    )["IdentityId"]
+    creds = anon.get_credentials_for_identity(
+        IdentityId=member, Logins={provider.key: provider.id_token("liz@example.org")}
+    )["Credentials"]
+    arn = client(live, "sts", temporary_credentials(creds)).get_caller_identity()["Arn"]
+    assert arn.endswith("assumed-role/Editors/CognitoIdentityCredentials")
+    outsider = anon.get_id(
+        IdentityPoolId=pool_id, Logins={provider.key: provider.id_token("max@example.net")}
+    )["IdentityId"]
+    with pytest.raises(anon.exceptions.NotAuthorizedException) as excinfo:
+        anon.get_credentials_for_identity(
+            IdentityId=outsider, Logins={provider.key: provider.id_token("max@example.net")}
+        )
+    assert "AmbiguousRoleResolution Deny" in error_of(excinfo)[1]
+
+
+def test_token_role_mapping_and_custom_role_arn(live, ops, anon, provider, registered):
+    pool_id = make_pool(ops, registered)
+    roles = ops.get_identity_pool_roles(IdentityPoolId=pool_id)["Roles"]
+    ops.set_identity_pool_roles(
+        IdentityPoolId=pool_id,
+        Roles=roles,
+        RoleMappings={
+            provider.key: {"Type": "Token", "AmbiguousRoleResolution": "AuthenticatedRole"}
+        },
+    )
+    provider.set_claims(
+        "nina",
+        {
+            "cognito:roles": [roles["authenticated"]],
+            "cognito:preferred_role": roles["authenticated"],
+        },
+    )
+    login = {provider.key: provider.id_token("nina")}
+    identity_id = anon.get_id(IdentityPoolId=pool_id, Logins=login)["IdentityId"]
+    creds = anon.get_credentials_for_identity(
+        IdentityId=identity_id, Logins=login, CustomRoleArn=roles["authenticated"]
+    )["Credentials"]
+    assert client(live, "sts", temporary_credentials(creds)).get_caller_identity()
+    with pytest.raises(anon.exceptions.NotAuthorizedException) as excinfo:
+        anon.get_credentials_for_identity(
+            IdentityId=identity_id, Logins=login, CustomRoleArn=roles["unauthenticated"]
+        )
+    assert "cognito:roles" in error_of(excinfo)[1]
