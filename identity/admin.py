@@ -10,7 +10,17 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from identity import policies, services
-from identity.models import AccessKey, Identity, IdentityPool, Login, Role, SigningKey
+from identity.errors import InvalidParameter
+from identity.models import (
+    AccessKey,
+    Identity,
+    IdentityPool,
+    Login,
+    Merge,
+    OidcProvider,
+    Role,
+    SigningKey,
+)
 
 POOL_CONFIG_FIELDS = [
     "name",
@@ -39,13 +49,56 @@ class DefaultRoleInline(admin.TabularInline):
         return False
 
 
+class IdentityPoolForm(forms.ModelForm):
+    merge_policy = forms.ChoiceField(
+        choices=[(policy, policy) for policy in IdentityPool.MERGE_POLICIES],
+        initial="merge",
+        required=False,
+        help_text="How a guest's datasets meet an account's when the guest signs in to it "
+        f"(docs/identity.md). Stored as the pool tag {IdentityPool.MERGE_POLICY_TAG}.",
+    )
+
+    class Meta:
+        model = IdentityPool
+        fields = [
+            *POOL_CONFIG_FIELDS,
+            "authenticated_role",
+            "unauthenticated_role",
+            "role_mappings",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["merge_policy"].initial = self.instance.merge_policy
+
+    def clean(self):
+        data = super().clean() or {}
+        tags = dict(data.get("tags") or {})
+        tags[IdentityPool.MERGE_POLICY_TAG] = data.get("merge_policy") or "merge"
+        data["tags"] = tags
+        return data
+
+
 @admin.register(IdentityPool)
 class IdentityPoolAdmin(admin.ModelAdmin):
+    form = IdentityPoolForm
     list_display = ["name", "id", "allow_unauthenticated", "identity_count", "created"]
     search_fields = ["id", "name"]
     readonly_fields = ["id", "created", "modified"]
     fieldsets = [
-        (None, {"fields": ["id", "name", "allow_unauthenticated", "allow_classic_flow"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "name",
+                    "allow_unauthenticated",
+                    "allow_classic_flow",
+                    "merge_policy",
+                ]
+            },
+        ),
         (
             "Login providers",
             {
@@ -78,6 +131,7 @@ class IdentityPoolAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         config = {field: getattr(obj, field) for field in POOL_CONFIG_FIELDS}
+        config["tags"] = form.cleaned_data["tags"]
         if change:
             services.pool_update(pool=obj, **config)
             roles = {}
@@ -175,6 +229,31 @@ class LoginInline(admin.TabularInline):
         return False
 
 
+class MergedIntoThisInline(admin.TabularInline):
+    model = Merge
+    fk_name = "survivor"
+    verbose_name_plural = "identities merged into this one"
+    fields = readonly_fields = (
+        "created",
+        "merged_identity_id",
+        "trigger",
+        "logins",
+        "policy",
+        "summary",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class MergedAwayInline(MergedIntoThisInline):
+    fk_name = "merged"
+    verbose_name_plural = "merged into another identity"
+    fields = readonly_fields = ("created", "survivor", "trigger", "logins", "policy", "summary")
+
+
 @admin.register(Identity)
 class IdentityAdmin(admin.ModelAdmin):
     list_display = ["id", "pool", "state", "merged_into", "created", "modified"]
@@ -190,13 +269,17 @@ class IdentityAdmin(admin.ModelAdmin):
         "modified",
         "data",
     ]
-    inlines = [LoginInline]
+    inlines = [LoginInline, MergedIntoThisInline, MergedAwayInline]
 
     @admin.display(description="data")
     def data(self, identity):
         url = reverse("admin:syncstore_dataset_changelist")
         return format_html(
-            '<a href="{}?identity__id__exact={}&state=live">datasets of this identity</a>',
+            '<a href="{}?identity__id__exact={}&state=live">datasets of this identity</a> · '
+            '<a href="{}?identity__id__exact={}&state=live&merged=yes">datasets kept by '
+            "merges</a>",
+            url,
+            identity.id,
             url,
             identity.id,
         )
@@ -299,3 +382,72 @@ class SigningKeyAdmin(admin.ModelAdmin):
             f"Signing key {key.kid} is now in service; older keys stay published until "
             "their tokens expire.",
         )
+
+
+@admin.register(Merge)
+class MergeAdmin(admin.ModelAdmin):
+    """What each merge did: read only."""
+
+    list_display = ("created", "merged_identity_id", "survivor", "trigger", "policy", "pool")
+    list_filter = ("policy", "trigger", "pool")
+    search_fields = ("merged_identity_id", "=survivor__id")
+    fields = readonly_fields = (
+        "created",
+        "pool",
+        "merged_identity_id",
+        "survivor",
+        "trigger",
+        "logins",
+        "policy",
+        "summary",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class OidcProviderForm(forms.ModelForm):
+    class Meta:
+        model = OidcProvider
+        fields = ("url", "client_ids", "thumbprints")
+
+    def clean_url(self):
+        try:
+            return services.oidc_url_checked(self.cleaned_data["url"])
+        except InvalidParameter as error:
+            raise forms.ValidationError(error.message) from None
+
+    def clean_client_ids(self):
+        value = self.cleaned_data["client_ids"]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise forms.ValidationError('A list of client ids, such as ["my-client"].')
+        return value
+
+
+@admin.register(OidcProvider)
+class OidcProviderAdmin(admin.ModelAdmin):
+    """OpenID Connect issuers pools may trust (also through the IAM API)."""
+
+    form = OidcProviderForm
+    list_display = ("url", "arn", "client_ids", "created")
+    search_fields = ("url",)
+    readonly_fields = ("arn", "created")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("url", "arn", "created") if obj else ("arn", "created")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.oidc_provider_client_ids_set(provider=obj, client_ids=obj.client_ids)
+            return
+        created = services.oidc_provider_create(
+            url=obj.url, client_ids=obj.client_ids, thumbprints=obj.thumbprints, tags=[]
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        services.oidc_provider_delete(provider=obj)

@@ -173,12 +173,29 @@ _POOL_FIELDS = {
 }
 
 
+def _check_tags(tags: dict[str, str]) -> None:
+    policy = tags.get(IdentityPool.MERGE_POLICY_TAG)
+    if policy is None:
+        return
+    if policy not in IdentityPool.MERGE_POLICIES:
+        raise InvalidParameter(
+            f"The tag {IdentityPool.MERGE_POLICY_TAG} must be one of "
+            f"{', '.join(IdentityPool.MERGE_POLICIES)}, not {policy!r}."
+        )
+    if policy == "custom" and not settings.COGNATE_MERGE_RESOLVER:
+        raise InvalidParameter(
+            "The merge policy 'custom' needs a resolver: set COGNATE_MERGE_RESOLVER on the "
+            "server first."
+        )
+
+
 @transaction.atomic
 def pool_create(*, name: str, pool_id: str | None = None, **config: Any) -> IdentityPool:
     """Create a pool with its two default roles (guest and authenticated)."""
     unknown = set(config) - _POOL_FIELDS
     if unknown:
         raise TypeError(f"unknown pool fields {unknown}")
+    _check_tags(config.get("tags", {}))
     pool = IdentityPool.objects.create(id=pool_id or new_identity_id(), name=name, **config)
     _default_roles_create(pool)
     _config_changed()
@@ -192,6 +209,7 @@ def pool_update(*, pool: IdentityPool, **config: Any) -> IdentityPool:
     unknown = set(config) - _POOL_FIELDS
     if unknown:
         raise TypeError(f"unknown pool fields {unknown}")
+    _check_tags(config.get("tags", {}))
     pool = IdentityPool.objects.select_for_update().get(pk=pool.pk)
     developer = config.pop("developer_provider_name", "") or ""
     if pool.developer_provider_name and developer not in ("", pool.developer_provider_name):
@@ -253,6 +271,7 @@ MAX_TAGS = 50
 
 @transaction.atomic
 def pool_tag(*, pool: IdentityPool, tags: dict[str, str]) -> None:
+    _check_tags(tags)
     pool = IdentityPool.objects.select_for_update().get(pk=pool.pk)
     merged = {**pool.tags, **tags}
     if len(merged) > MAX_TAGS:

@@ -2,7 +2,10 @@
 devices. Records are read-only here; deleting a dataset goes through the service."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Q, Sum
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from syncstore import services
@@ -21,6 +24,7 @@ class RecordInline(admin.TabularInline):
         "modified",
         "modified_by",
         "device_modified",
+        "take",
     )
     readonly_fields = fields
     extra = 0
@@ -42,6 +46,17 @@ class RecordInline(admin.TabularInline):
     def tombstone(self, record):
         return record.value is None
 
+    @admin.display(description="")
+    def take(self, record):
+        if not record.dataset.merge_root or record.value is None:
+            return ""
+        return format_html(
+            '<button type="submit" formaction="take/" name="take_key" value="{}">'
+            "Take into {}</button>",
+            record.key,
+            record.dataset.merge_root,
+        )
+
 
 class ExistsFilter(admin.SimpleListFilter):
     title = "state"
@@ -58,8 +73,24 @@ class ExistsFilter(admin.SimpleListFilter):
         return queryset
 
 
+class MergedFilter(admin.SimpleListFilter):
+    title = "made by a merge"
+    parameter_name = "merged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "yes"), ("no", "no")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(merge_root="")
+        if self.value() == "no":
+            return queryset.filter(merge_root="")
+        return queryset
+
+
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
+    actions = ("take_values", "dismiss")
     list_display = (
         "name",
         "identity",
@@ -69,7 +100,7 @@ class DatasetAdmin(admin.ModelAdmin):
         "modified",
         "live",
     )
-    list_filter = [ExistsFilter, "identity__pool"]
+    list_filter = [ExistsFilter, MergedFilter, "identity__pool"]
     search_fields = ["=identity__id", "name"]
     readonly_fields = (
         "identity",
@@ -82,6 +113,7 @@ class DatasetAdmin(admin.ModelAdmin):
         "last_modified_by",
         "deleted",
         "deleted_at_count",
+        "merge_root",
     )
     fields = readonly_fields
     inlines = [RecordInline]
@@ -92,6 +124,47 @@ class DatasetAdmin(admin.ModelAdmin):
     @admin.display(boolean=True)
     def live(self, dataset):
         return dataset.deleted is None
+
+    def get_urls(self):
+        take = self.admin_site.admin_view(self.take_value_view)
+        return [
+            path("<path:object_id>/change/take/", take, name="syncstore_dataset_take"),
+            *super().get_urls(),
+        ]
+
+    def take_value_view(self, request, object_id):
+        """Take one value kept by a merge into its root dataset (the button of a record)."""
+        dataset = self.get_object(request, object_id)
+        if request.method != "POST" or dataset is None:
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request, dataset):
+            raise PermissionDenied
+        key = request.POST.get("take_key", "")
+        services.merged_dataset_accept(
+            identity=dataset.identity, dataset_name=dataset.name, keys=[key]
+        )
+        self.message_user(request, f"'{key}' now has this value in {dataset.merge_root}.")
+        if Dataset.objects.filter(pk=dataset.pk, deleted__isnull=True).exists():
+            return HttpResponseRedirect(
+                reverse("admin:syncstore_dataset_change", args=[dataset.pk])
+            )
+        return HttpResponseRedirect(reverse("admin:syncstore_dataset_changelist"))
+
+    @admin.action(description="Take the values kept by the merge into the root dataset")
+    def take_values(self, request, queryset):
+        merged = queryset.exclude(merge_root="").filter(deleted__isnull=True)
+        for dataset in merged.select_related("identity"):
+            services.merged_dataset_accept(identity=dataset.identity, dataset_name=dataset.name)
+        self.message_user(request, f"Took the values of {merged.count()} merged datasets.")
+
+    @admin.action(description="Dismiss (delete) the merged datasets")
+    def dismiss(self, request, queryset):
+        merged = queryset.exclude(merge_root="").filter(deleted__isnull=True)
+        count = 0
+        for dataset in merged.select_related("identity"):
+            services.dataset_delete(identity=dataset.identity, dataset_name=dataset.name)
+            count += 1
+        self.message_user(request, f"Dismissed {count} merged datasets.")
 
     def delete_model(self, request, obj):
         if obj.deleted is None:

@@ -53,6 +53,7 @@ def test_adding_a_pool_in_the_admin_gives_it_default_roles(admin_client):
             "saml_provider_arns": "[]",
             "role_mappings": "{}",
             "tags": '{"team": "ops"}',
+            "merge_policy": "newest",
             "role_set-TOTAL_FORMS": "0",
             "role_set-INITIAL_FORMS": "0",
             "default_roles-TOTAL_FORMS": "0",
@@ -61,7 +62,8 @@ def test_adding_a_pool_in_the_admin_gives_it_default_roles(admin_client):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     pool = IdentityPool.objects.get(name="From admin")
-    assert pool.tags == {"team": "ops"}
+    assert pool.tags == {"team": "ops", "cognate:merge-policy": "newest"}
+    assert pool.merge_policy == "newest"
     assert pool.unauthenticated_role.name == "Cognito_From_adminUnauth_Role"
     assert pool.authenticated_role.name == "Cognito_From_adminAuth_Role"
 
@@ -136,3 +138,22 @@ def test_deleting_a_pool_in_the_admin_deletes_its_identities(admin_client, pool)
     )
     assert response.status_code == 302
     assert not Identity.objects.filter(pool_id=pool.id).exists()
+
+
+def test_merges_and_oidc_providers_have_pages(admin_client):
+    assert admin_client.get(reverse("admin:identity_merge_changelist")).status_code == 200
+    page = admin_client.post(
+        reverse("admin:identity_oidcprovider_add"),
+        {"url": "ftp://issuer.example", "client_ids": '["a"]', "thumbprints": "[]"},
+    )
+    assert "must be an https:// issuer URL" in page.content.decode()
+    added = admin_client.post(
+        reverse("admin:identity_oidcprovider_add"),
+        {"url": "https://issuer.example/", "client_ids": '["a"]', "thumbprints": "[]"},
+    )
+    assert added.status_code == 302
+    from identity.models import OidcProvider
+
+    provider = OidcProvider.objects.get()
+    assert provider.url == "https://issuer.example"
+    assert provider.arn == "arn:aws:iam::000000000000:oidc-provider/issuer.example"

@@ -58,3 +58,51 @@ def test_deleting_a_dataset_in_the_admin_goes_through_the_service(admin_client, 
 def test_identity_page_links_to_its_datasets(admin_client, dataset):
     page = admin_client.get(reverse("admin:identity_identity_change", args=[dataset.identity_id]))
     assert f"identity__id__exact={dataset.identity_id}" in page.content.decode()
+
+
+@pytest.fixture
+def merged_pair():
+    """A guest merged into an account where both had `colour`: the guest's value is kept in
+    `prefs.<guest id>`."""
+    pool = services.pool_create(name="Merges", allow_unauthenticated=True)
+    view = selectors.pool_view(pool.id)
+    account = services.identity_create_guest(pool=view)
+    guest = services.identity_create_guest(pool=view)
+    for identity, colour in ((account, "red"), (guest, "blue")):
+        sync_services.records_update(
+            identity=identity, dataset_name="prefs", modified_by="t",
+            patches=[sync_services.Patch("colour", "replace", colour, 0),
+                     sync_services.Patch(f"only-{colour}", "replace", "x", 0)],
+        )
+    services.identity_merge(merged=guest, survivor=account, trigger="test", logins=[])
+    kept = Dataset.objects.get(identity=account, name=f"prefs.{guest.id}")
+    return account, guest, kept
+
+
+def values(identity, name):
+    dataset = Dataset.objects.get(identity=identity, name=name)
+    return dict(dataset.records.filter(value__isnull=False).values_list("key", "value"))
+
+
+def test_take_one_merged_value_into_the_root(admin_client, merged_pair):
+    account, guest, kept = merged_pair
+    assert values(account, "prefs") == {"colour": "red", "only-red": "x", "only-blue": "x"}
+    page = admin_client.get(reverse("admin:syncstore_dataset_change", args=[kept.pk]))
+    assert 'name="take_key" value="colour"' in page.content.decode()
+    response = admin_client.post(
+        reverse("admin:syncstore_dataset_take", args=[kept.pk]), {"take_key": "colour"}
+    )
+    assert response.status_code == 302
+    assert values(account, "prefs")["colour"] == "blue"
+    kept.refresh_from_db()
+    assert kept.deleted is not None  # nothing left in it
+
+
+def test_merged_dataset_actions(admin_client, merged_pair):
+    account, guest, kept = merged_pair
+    listing = reverse("admin:syncstore_dataset_changelist")
+    assert f"prefs.{guest.id}" in admin_client.get(listing, {"merged": "yes"}).content.decode()
+    admin_client.post(listing, {"action": "dismiss", "_selected_action": [kept.pk]})
+    kept.refresh_from_db()
+    assert kept.deleted is not None
+    assert values(account, "prefs")["colour"] == "red"
