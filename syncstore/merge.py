@@ -17,7 +17,6 @@ the root dataset or is kept in a dataset named `<name>.<identity id>`, which Lis
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -29,10 +28,11 @@ MAX_NAME = 128
 
 @dataclass(frozen=True)
 class Value:
-    """A live record's value and when it was written (by the device, else the server)."""
+    """A live record's value and when it was written, in epoch seconds (by the device's
+    clock when known, else the server's)."""
 
     value: str
-    written: datetime
+    written: float
 
 
 @dataclass

@@ -283,17 +283,18 @@ def datasets_merge(*, merged: Identity, survivor: Identity, policy: str) -> list
         d.name: d for d in Dataset.objects.filter(identity=survivor, deleted__isnull=True)
     }
     summary = []
+    times = policy in ("newest", "custom")  # only these compare when values were written
     for source in Dataset.objects.filter(identity=merged, deleted__isnull=True).order_by("name"):
         theirs = {
-            key: merge.Value(value, device or modified)
-            for key, value, modified, device in sql.live_records(source.id)
+            key: merge.Value(value, written)
+            for key, value, written in sql.live_records(source.id, times=times)
         }
         target = survivor_sets.get(source.name)
         ours = None
         if target is not None:
             ours = {
-                key: merge.Value(value, device or modified)
-                for key, value, modified, device in sql.live_records(target.id)
+                key: merge.Value(value, written)
+                for key, value, written in sql.live_records(target.id, times=times)
             }
         plan = merge.plan_dataset(
             source.name, ours, theirs, policy=policy, survivor_id=survivor.id, merged_id=merged.id
@@ -308,7 +309,7 @@ def datasets_merge(*, merged: Identity, survivor: Identity, policy: str) -> list
             existing = survivor_sets.get(name)
             taken = {}
             if existing is not None:
-                taken[name] = {key: value for key, value, _, _ in sql.live_records(existing.id)}
+                taken[name] = {key: value for key, value, _ in sql.live_records(existing.id)}
             where = _free_name(taken, name, values)
             _write_values(survivor, where, values, modified_by=by, merge_root=source.name)
             kept_counts[where] = len(values)
@@ -327,12 +328,12 @@ def merged_dataset_accept(*, identity: Identity, dataset_name: str, keys: list[s
         raise InvalidParameter(f"Dataset '{dataset_name}' was not made by a merge.")
     values = {
         key: value
-        for key, value, _, _ in sql.live_records(dataset.pk)
+        for key, value, _ in sql.live_records(dataset.pk)
         if keys is None or key in keys
     }
     if values:
         _write_values(identity, dataset.merge_root, values, modified_by="merge-accepted")
-    remaining = [key for key, *_ in sql.live_records(dataset.pk) if key not in values]
+    remaining = [key for key, _, _ in sql.live_records(dataset.pk) if key not in values]
     if not remaining:
         dataset_delete(identity=identity, dataset_name=dataset_name)
     else:

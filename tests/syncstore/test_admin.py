@@ -85,7 +85,7 @@ def values(identity, name):
 
 
 def test_take_one_merged_value_into_the_root(admin_client, merged_pair):
-    account, guest, kept = merged_pair
+    account, _, kept = merged_pair
     assert values(account, "prefs") == {"colour": "red", "only-red": "x", "only-blue": "x"}
     page = admin_client.get(reverse("admin:syncstore_dataset_change", args=[kept.pk]))
     assert 'name="take_key" value="colour"' in page.content.decode()
@@ -100,6 +100,7 @@ def test_take_one_merged_value_into_the_root(admin_client, merged_pair):
 
 def test_merged_dataset_actions(admin_client, merged_pair):
     account, guest, kept = merged_pair
+    assert kept.name == f"prefs.{guest.id}"
     listing = reverse("admin:syncstore_dataset_changelist")
     assert f"prefs.{guest.id}" in admin_client.get(listing, {"merged": "yes"}).content.decode()
     admin_client.post(listing, {"action": "dismiss", "_selected_action": [kept.pk]})
