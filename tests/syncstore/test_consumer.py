@@ -330,7 +330,7 @@ async def test_token_renewal_and_expiry():
     identity = await new_identity()
     socket = await open_socket(await token_for(identity, lifetime=1))
     renewed = await request(
-        socket, {"type": "auth", "id": "r", "token": await token_for(identity, lifetime=2)}
+        socket, {"type": "auth", "id": "r", "token": await token_for(identity, lifetime=4)}
     )
     assert renewed["type"] == "renewed" and renewed["expiresAt"] > 0
     other = await new_identity(identity.pool_id)
