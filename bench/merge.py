@@ -48,11 +48,14 @@ def run(args):
     from identity.models import IdentityPool
     from syncstore import services as sync_services
 
-    print(f"# {args.datasets} datasets x {args.records} records on each side; database "
-          f"{os.environ['DATABASE_URL'].split('@')[-1].split('/')[0] or 'sqlite'}")
+    print(
+        f"# {args.datasets} datasets x {args.records} records on each side; database "
+        f"{os.environ['DATABASE_URL'].split('@')[-1].split('/')[0] or 'sqlite'}"
+    )
     for policy in args.policies:
         pool = services.pool_create(
-            name=f"bench-{policy}", allow_unauthenticated=True,
+            name=f"bench-{policy}",
+            allow_unauthenticated=True,
             tags={IdentityPool.MERGE_POLICY_TAG: policy},
         )
         view = selectors.pool_view(pool.id)
@@ -63,13 +66,17 @@ def run(args):
             for n in range(args.datasets):
                 patches = [
                     sync_services.Patch(
-                        f"key-{k:04}", "replace",
-                        f"{'same' if k % 2 else side} value {k} " + "x" * 60, 0,
+                        f"key-{k:04}",
+                        "replace",
+                        f"{'same' if k % 2 else side} value {k} " + "x" * 60,
+                        0,
                     )
                     for k in range(args.records)
                 ]
                 sync_services.records_update(
-                    identity=identity, dataset_name=f"set-{n:02}", patches=patches,
+                    identity=identity,
+                    dataset_name=f"set-{n:02}",
+                    patches=patches,
                     modified_by=side,
                 )
         filled = time.perf_counter() - started
@@ -80,17 +87,17 @@ def run(args):
 
             profile = cProfile.Profile()
             profile.enable()
-        record = services.identity_merge(
-            merged=guest, survivor=account, trigger="bench", logins=[]
-        )
+        record = services.identity_merge(merged=guest, survivor=account, trigger="bench", logins=[])
         took = time.perf_counter() - started
         if os.environ.get("BENCH_PROFILE"):
             profile.disable()
             pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
         added = sum(item["added"] for item in record.summary)
         kept = sum(sum(item["kept"].values()) for item in record.summary)
-        print(f"{policy:8} merge {took:6.2f} s   (values into roots {added}, kept in merged "
-              f"datasets {kept}; filling both took {filled:.1f} s)")
+        print(
+            f"{policy:8} merge {took:6.2f} s   (values into roots {added}, kept in merged "
+            f"datasets {kept}; filling both took {filled:.1f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ class Session:
     issued_at: float
     expires_at: float
     session_policy: dict | None = field(default=None)
+    principal_tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def authenticated(self) -> bool:
@@ -67,6 +68,7 @@ def credentials_issue(
     duration: int,
     session_name: str = "CognitoIdentityCredentials",
     session_policy: dict | None = None,
+    principal_tags: dict[str, str] | None = None,
     now: float | None = None,
 ) -> TemporaryCredentials:
     issued_at = clock.now() if now is None else now
@@ -82,6 +84,7 @@ def credentials_issue(
         issued_at=issued_at,
         expires_at=issued_at + duration,
         session_policy=session_policy,
+        principal_tags=principal_tags or {},
     )
     payload = {
         "k": session.access_key_id,
@@ -97,6 +100,8 @@ def credentials_issue(
     }
     if session_policy is not None:
         payload["P"] = session_policy
+    if principal_tags:
+        payload["g"] = principal_tags
     token = crypto.seal(_PURPOSE, json.dumps(payload, separators=(",", ":")).encode())
     return TemporaryCredentials(
         access_key_id=session.access_key_id,
@@ -140,6 +145,7 @@ def session_open(access_key_id: str, session_token: str, *, now: float | None = 
         issued_at=payload["t"],
         expires_at=payload["e"],
         session_policy=payload.get("P"),
+        principal_tags=payload.get("g", {}),
     )
     if is_revoked(session.identity_id, session.pool_id, session.issued_at):
         raise SessionRefused(

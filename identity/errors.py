@@ -68,6 +68,10 @@ class InvalidIdentityPoolConfiguration(AwsError):
     code = "InvalidIdentityPoolConfigurationException"
 
 
+class DeveloperUserAlreadyRegistered(AwsError):
+    code = "DeveloperUserAlreadyRegisteredException"
+
+
 class InvalidConfiguration(AwsError):
     code = "InvalidConfigurationException"
 

@@ -100,6 +100,11 @@ class Identity(models.Model):
         blank=True,
         help_text="Credentials and tokens issued before this time are refused (revocation).",
     )
+    principal_tags = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Tags given by GetOpenIdTokenForDeveloperIdentity, put in its tokens.",
+    )
     created = models.DateTimeField(default=timezone.now)
     modified = models.DateTimeField(default=timezone.now)
 
@@ -225,3 +230,27 @@ class Merge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merged_identity_id} → {self.survivor_id}"
+
+
+class PrincipalTagMap(models.Model):
+    """Which claims of a provider's tokens become principal tags
+    (Get/SetPrincipalTagAttributeMap)."""
+
+    DEFAULTS = {"username": "sub", "client": "aud"}
+
+    pool = models.ForeignKey(IdentityPool, on_delete=models.CASCADE, related_name="tag_maps")
+    provider = models.CharField(max_length=128)
+    use_defaults = models.BooleanField(default=True)
+    tags = models.JSONField(default=dict, blank=True, help_text="tag key → claim name")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "provider"], name="tag_map_per_provider")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} {self.provider}"
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        return {**(self.DEFAULTS if self.use_defaults else {}), **self.tags}

@@ -19,6 +19,7 @@ from identity.models import (
     IdentityPool,
     Login,
     OidcProvider,
+    PrincipalTagMap,
     Role,
     SigningKey,
 )
@@ -321,3 +322,7 @@ def identity_survivor(identity: Identity) -> Identity:
         seen.add(following.id)
         identity = following
     return identity
+
+
+def principal_tag_map(pool_id: str, provider: str) -> PrincipalTagMap | None:
+    return PrincipalTagMap.objects.filter(pool_id=pool_id, provider=provider).first()

@@ -15,6 +15,7 @@ from django.utils import timezone
 from identity import clock, credentials, crypto, policies, providers, selectors, tokens
 from identity.credentials import GONE, TemporaryCredentials
 from identity.errors import (
+    DeveloperUserAlreadyRegistered,
     EntityAlreadyExists,
     InvalidIdentityPoolConfiguration,
     InvalidParameter,
@@ -29,6 +30,7 @@ from identity.models import (
     Login,
     Merge,
     OidcProvider,
+    PrincipalTagMap,
     Role,
     SigningKey,
 )
@@ -384,6 +386,7 @@ def token_session(claims: dict) -> credentials.Session:
         amr=amr,
         issued_at=float(claims.get("iat", 0)),
         expires_at=float(claims["exp"]),
+        principal_tags=tags_from_claims(claims),
     )
 
 
@@ -481,28 +484,33 @@ def _locked(ids: set[str]) -> dict[str, Identity]:
     }
 
 
-def _link(identity: Identity, pool_id: str, logins: list[VerifiedLogin]) -> None:
-    """Link the logins nobody owns to the identity: one login per provider per identity."""
-    have = dict(selectors.identity_logins(identity.id))
+def _link(identity: Identity, pool: PoolView, logins: list[VerifiedLogin]) -> None:
+    """Link the logins nobody owns to the identity: one login per public provider per
+    identity (an identity may hold several developer user identifiers)."""
+    linked = set(selectors.identity_logins(identity.id))
+    providers_linked = {provider for provider, _ in linked}
     for login in logins:
-        if login.identity_id:
+        if login.identity_id or (login.provider, login.subject) in linked:
             continue
-        if login.provider in have:
-            if have[login.provider] != login.subject:
-                raise ResourceConflict(
-                    f"Identity '{identity.id}' already has a login of {login.provider}; an "
-                    "identity has one login per provider (unlink it first)."
-                )
-            continue
+        if login.provider in providers_linked and login.provider != pool.developer_provider_name:
+            raise ResourceConflict(
+                f"Identity '{identity.id}' already has a login of {login.provider}; an "
+                "identity has one login per provider (unlink it first)."
+            )
         Login.objects.create(
-            pool_id=pool_id, provider=login.provider, subject=login.subject, identity=identity
+            pool_id=pool.id, provider=login.provider, subject=login.subject, identity=identity
         )
-        have[login.provider] = login.subject
+        linked.add((login.provider, login.subject))
+        providers_linked.add(login.provider)
 
 
 @transaction.atomic
 def _sign_in_once(
-    pool: PoolView, logins: list[VerifiedLogin], identity_id: str | None, trigger: str
+    pool: PoolView,
+    logins: list[VerifiedLogin],
+    identity_id: str | None,
+    trigger: str,
+    trusted: bool,
 ) -> Identity:
     owners = _owners(pool, logins)
     locked = _locked(owners | ({identity_id} if identity_id else set()))
@@ -517,7 +525,8 @@ def _sign_in_once(
             current = locked[current.id]
         if current.state == Identity.State.DISABLED:
             raise NotAuthorized(f"Access to Identity '{current.id}' is forbidden.")
-        if current.state == Identity.State.AUTHENTICATED and current.id not in owners:
+        authenticated = current.state == Identity.State.AUTHENTICATED
+        if authenticated and current.id not in owners and not trusted:
             raise NotAuthorized(LOGINS_DONT_MATCH)
     others = sorted((locked[i] for i in owners if i in locked), key=lambda i: (i.created, i.id))
     if current is not None and current.state == Identity.State.AUTHENTICATED:
@@ -534,7 +543,7 @@ def _sign_in_once(
     for other in [*others, *([current] if current else [])]:
         if other.id != survivor.id:
             identity_merge(merged=other, survivor=survivor, trigger=trigger, logins=names)
-    _link(survivor, pool.id, logins)
+    _link(survivor, pool, logins)
     if survivor.state != Identity.State.AUTHENTICATED:
         survivor.state = Identity.State.AUTHENTICATED
         survivor.modified = timezone.now()
@@ -548,14 +557,16 @@ def identity_sign_in(
     logins: list[VerifiedLogin],
     identity_id: str | None = None,
     trigger: str,
+    trusted: bool = False,
 ) -> Identity:
     """The identity verified logins sign in to (DESIGN §3): the one that owns them, linking
     any new logins to it; a guest (`identity_id`) with logins nobody owns keeps its id and
     becomes authenticated; a guest with logins another identity owns is merged into that
-    owner, which is returned. An authenticated identity needs one of its own logins."""
+    owner, which is returned. An authenticated identity needs one of its own logins, unless
+    the caller is `trusted` (the site's backend, linking a developer login)."""
     for attempt in range(3):
         try:
-            return _sign_in_once(pool, logins, identity_id, trigger)
+            return _sign_in_once(pool, logins, identity_id, trigger, trusted)
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -573,8 +584,11 @@ def identity_merge(
         raise InvalidParameter("Only two different identities of one pool can be merged.")
     locked = _locked({merged.id, survivor.id})
     merged, survivor = locked[merged.id], locked[survivor.id]
+    pool = selectors.pool_view(survivor.pool_id)
     ours = dict(selectors.identity_logins(survivor.id))
     for provider, subject in selectors.identity_logins(merged.id):
+        if provider == pool.developer_provider_name:
+            continue  # an identity may hold several developer user identifiers
         if ours.get(provider, subject) != subject:
             raise ResourceConflict(
                 f"Identities '{merged.id}' and '{survivor.id}' have different logins of "
@@ -582,7 +596,6 @@ def identity_merge(
             )
     Login.objects.filter(identity=merged).update(identity=survivor)
     Identity.objects.filter(merged_into=merged).update(merged_into=survivor)
-    pool = selectors.pool_view(survivor.pool_id)
     moved = sync_services.datasets_merge(merged=merged, survivor=survivor, policy=pool.merge_policy)
     now = timezone.now()
     Identity.objects.filter(pk=merged.pk).update(
@@ -728,6 +741,7 @@ def authenticated_credentials_issue(
         role_id=role.role_id,
         amr=amr,
         duration=min(settings.COGNATE_CREDENTIALS_LIFETIME, role.max_session_duration),
+        principal_tags=principal_tags_for(pool, logins),
     )
 
 
@@ -742,6 +756,7 @@ def authenticated_openid_token_issue(
         pool_id=pool.id,
         amr=amr_for(logins),
         lifetime=settings.COGNATE_OPENID_TOKEN_LIFETIME,
+        extra_claims=tags_claim(principal_tags_for(pool, logins)),
     )
 
 
@@ -806,6 +821,182 @@ def signing_key_rotate() -> SigningKey:
     )
     tokens.forget_cached_keys()
     return new
+
+
+# --- Developer-authenticated identities ----------------------------------------------------------
+MAX_TOKEN_DURATION = 86400
+DEFAULT_DEVELOPER_TOKEN_DURATION = 900
+
+
+def developer_provider(pool: PoolView, name: str | None = None) -> str:
+    """The pool's developer provider name (and that `name`, if given, is it)."""
+    if not pool.developer_provider_name:
+        raise InvalidParameter(
+            "This identity pool has no DeveloperProviderName; set one with UpdateIdentityPool "
+            "(it cannot change afterwards)."
+        )
+    if name is not None and name != pool.developer_provider_name:
+        raise InvalidParameter(
+            f"DeveloperProviderName {name!r} is not this pool's ({pool.developer_provider_name!r})."
+        )
+    return pool.developer_provider_name
+
+
+def developer_owner(pool: PoolView, identifier: str) -> Identity | None:
+    """The identity (as it now lives) a developer user identifier belongs to."""
+    owner = selectors.login_owners(pool.id, [(pool.developer_provider_name, identifier)])
+    identity_id = owner.get((pool.developer_provider_name, identifier))
+    if identity_id is None:
+        return None
+    return selectors.identity_survivor(selectors.identity_get(identity_id))
+
+
+def developer_token_issue(
+    *,
+    pool: PoolView,
+    logins: dict[str, str],
+    identity_id: str | None = None,
+    principal_tags: dict[str, str] | None = None,
+    duration: int = DEFAULT_DEVELOPER_TOKEN_DURATION,
+) -> tuple[Identity, str]:
+    """GetOpenIdTokenForDeveloperIdentity: the identity of a user of the app's own account
+    system (made on first sight, or the given identity, a guest upgraded), with any public
+    logins of the same call linked, and an OpenID token for it."""
+    name = developer_provider(pool)
+    if name not in logins:
+        raise InvalidParameter(
+            f"Logins must hold the pool's developer provider name '{name}' with the user's "
+            "identifier."
+        )
+    identifier = logins[name]
+    if len(identifier) > 1024:
+        raise InvalidParameter("A developer user identifier is at most 1024 characters.")
+    if not 1 <= duration <= MAX_TOKEN_DURATION:
+        raise InvalidParameter(f"TokenDuration must be 1 to {MAX_TOKEN_DURATION} seconds.")
+    verified = logins_verify(pool, {k: v for k, v in logins.items() if k != name})
+    developer = VerifiedLogin(provider=name, subject=identifier)
+    if identity_id is not None:
+        owner = developer_owner(pool, identifier)
+        given = selectors.identity_survivor(selectors.identity_get(identity_id))
+        if owner is not None and owner.id != given.id:
+            raise DeveloperUserAlreadyRegistered(
+                "Developer user identifier is already registered with Cognito under a "
+                f"different identity ID ({owner.id})."
+            )
+    identity = identity_sign_in(
+        pool=pool,
+        logins=[developer, *verified],
+        identity_id=identity_id,
+        trigger="GetOpenIdTokenForDeveloperIdentity",
+        trusted=True,
+    )
+    if principal_tags is not None:
+        Identity.objects.filter(pk=identity.pk).update(principal_tags=principal_tags)
+        identity.principal_tags = principal_tags
+    amr = ["authenticated", name, f"{name}:{pool.id}:{identifier}"]
+    amr += [entry for entry in amr_for(verified)[1:] if entry not in amr]
+    tags = {**principal_tags_for(pool, verified), **(principal_tags or {})}
+    token = tokens.openid_token_issue(
+        identity_id=identity.id,
+        pool_id=pool.id,
+        amr=amr,
+        lifetime=duration,
+        extra_claims=tags_claim(tags),
+    )
+    return identity, token
+
+
+def developer_identifiers(identity: Identity, pool: PoolView) -> list[str]:
+    return sorted(
+        subject
+        for provider, subject in selectors.identity_logins(identity.id)
+        if provider == pool.developer_provider_name
+    )
+
+
+@transaction.atomic
+def developer_identities_merge(
+    *, pool: PoolView, source_identifier: str, destination_identifier: str
+) -> Identity:
+    """MergeDeveloperIdentities: the source user's identity merges into the destination
+    user's, which survives (the same merge service and policy as public logins)."""
+    source = developer_owner(pool, source_identifier)
+    destination = developer_owner(pool, destination_identifier)
+    for identifier, found in ((source_identifier, source), (destination_identifier, destination)):
+        if found is None:
+            raise ResourceNotFound(f"Developer user identifier '{identifier}' not found.")
+    assert source is not None and destination is not None
+    if source.id != destination.id:
+        identity_merge(
+            merged=source,
+            survivor=destination,
+            trigger="MergeDeveloperIdentities",
+            logins=[pool.developer_provider_name],
+        )
+    return destination
+
+
+@transaction.atomic
+def developer_identity_unlink(*, identity: Identity, pool: PoolView, identifier: str) -> None:
+    """UnlinkDeveloperIdentity: the identifier is a new identity when next seen; an identity
+    left with no login becomes unreachable (disabled). Its credentials are revoked."""
+    removed, _ = Login.objects.filter(
+        identity=identity, provider=pool.developer_provider_name, subject=identifier
+    ).delete()
+    if not removed:
+        raise ResourceConflict(
+            f"Developer user identifier '{identifier}' is not linked to identity '{identity.id}'."
+        )
+    if not Login.objects.filter(identity=identity).exists():
+        identity_disable(identity=identity)
+    else:
+        identity_revoke_credentials(identity=identity, reason="unlinked")
+
+
+# --- Principal tags -----------------------------------------------------------------------------
+TAGS_CLAIM = "https://aws.amazon.com/tags"
+
+
+def tags_claim(tags: dict[str, str]) -> dict:
+    """Principal tags as OpenID token claims (the AWS session-tags claim)."""
+    if not tags:
+        return {}
+    return {TAGS_CLAIM: {"principal_tags": {key: [value] for key, value in tags.items()}}}
+
+
+def tags_from_claims(claims: dict) -> dict[str, str]:
+    tagged = claims.get(TAGS_CLAIM, {}).get("principal_tags", {})
+    return {key: values[0] for key, values in tagged.items() if values}
+
+
+def principal_tags_for(pool: PoolView, logins: list[VerifiedLogin]) -> dict[str, str]:
+    """Principal tags from the logins' claims, as the pool's tag maps say."""
+    tags: dict[str, str] = {}
+    maps = {m.provider: m for m in PrincipalTagMap.objects.filter(pool_id=pool.id)}
+    for login in logins:
+        if login.identity_id:  # this server's token: its tags ride along
+            tags.update(tags_from_claims(login.claims))
+            continue
+        tag_map = maps.get(login.provider)
+        if tag_map is None:
+            continue
+        for key, claim in tag_map.mapping.items():
+            value = login.claims.get(claim)
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if value is not None:
+                tags[key] = str(value)
+    return tags
+
+
+@transaction.atomic
+def principal_tag_map_set(
+    *, pool: PoolView, provider: str, use_defaults: bool, tags: dict[str, str]
+) -> PrincipalTagMap:
+    tag_map, _ = PrincipalTagMap.objects.update_or_create(
+        pool_id=pool.id, provider=provider, defaults={"use_defaults": use_defaults, "tags": tags}
+    )
+    return tag_map
 
 
 # --- OpenID Connect providers (IAM) -------------------------------------------------------------

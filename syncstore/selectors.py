@@ -76,6 +76,7 @@ def session_may(session: Session, operation: str, resource: str) -> bool:
             "cognito-identity.amazonaws.com:aud": session.pool_id,
             "cognito-identity.amazonaws.com:sub": session.identity_id,
             "cognito-identity.amazonaws.com:amr": session.amr,
+            **{f"aws:PrincipalTag/{key}": value for key, value in session.principal_tags.items()},
         },
     )
     if not policies.is_allowed([role.policy], request):

@@ -327,9 +327,7 @@ def merged_dataset_accept(*, identity: Identity, dataset_name: str, keys: list[s
     if not dataset.merge_root:
         raise InvalidParameter(f"Dataset '{dataset_name}' was not made by a merge.")
     values = {
-        key: value
-        for key, value, _ in sql.live_records(dataset.pk)
-        if keys is None or key in keys
+        key: value for key, value, _ in sql.live_records(dataset.pk) if keys is None or key in keys
     }
     if values:
         _write_values(identity, dataset.merge_root, values, modified_by="merge-accepted")

@@ -10,7 +10,7 @@ from django.conf import settings
 from identity import pagination, selectors, services
 from identity.api.render import epoch
 from identity.auth import Caller
-from identity.errors import InvalidParameter, NotAuthorized
+from identity.errors import InvalidParameter, NotAuthorized, ResourceConflict, ResourceNotFound
 from identity.models import Identity, IdentityPool
 
 Handler = Callable[[Caller | None, dict], dict]
@@ -339,3 +339,121 @@ def delete_identities(caller, params):
     if deletable:
         services.identities_delete(identities=deletable)
     return {"UnprocessedIdentityIds": unprocessed}
+
+
+# --- Developer-authenticated identities ----------------------------------------------------------
+@operation("GetOpenIdTokenForDeveloperIdentity")
+def get_open_id_token_for_developer_identity(caller, params):
+    key = _operator(caller, "change_identity", "GetOpenIdTokenForDeveloperIdentity")
+    selectors.pool_for_key(key, params["IdentityPoolId"])
+    pool = selectors.pool_view(params["IdentityPoolId"])
+    identity_id = params.get("IdentityId")
+    if identity_id is not None:
+        identity = selectors.identity_for_key(key, identity_id)
+        if identity.pool_id != pool.id:
+            raise ResourceNotFound(f"Identity '{identity_id}' not found.")
+    identity, token = services.developer_token_issue(
+        pool=pool,
+        logins=params["Logins"],
+        identity_id=identity_id,
+        principal_tags=params.get("PrincipalTags"),
+        duration=params.get("TokenDuration", services.DEFAULT_DEVELOPER_TOKEN_DURATION),
+    )
+    return {"IdentityId": identity.id, "Token": token}
+
+
+@operation("LookupDeveloperIdentity")
+def lookup_developer_identity(caller, params):
+    key = _operator(caller, "view_identity", "LookupDeveloperIdentity")
+    selectors.pool_for_key(key, params["IdentityPoolId"])
+    pool = selectors.pool_view(params["IdentityPoolId"])
+    services.developer_provider(pool)
+    identity_id, identifier = params.get("IdentityId"), params.get("DeveloperUserIdentifier")
+    if identity_id is None and identifier is None:
+        raise InvalidParameter("Give IdentityId, DeveloperUserIdentifier, or both.")
+    if identifier is not None:
+        owner = services.developer_owner(pool, identifier)
+        if owner is None:
+            raise ResourceNotFound(f"Developer user identifier '{identifier}' not found.")
+        if identity_id is not None and owner.id != identity_id:
+            raise ResourceConflict(
+                f"Developer user identifier '{identifier}' belongs to another identity than "
+                f"'{identity_id}'."
+            )
+        return {"IdentityId": owner.id, "DeveloperUserIdentifierList": [identifier]}
+    assert identity_id is not None
+    identity = selectors.identity_for_key(key, identity_id)
+    if identity.pool_id != pool.id:
+        raise ResourceNotFound(f"Identity '{identity_id}' not found.")
+    limit = params.get("MaxResults", 60)
+    listing = f"developer-ids.{identity.id}"
+    after = pagination.position_after(listing, params.get("NextToken"))
+    identifiers = [
+        i for i in services.developer_identifiers(identity, pool) if after is None or i > after
+    ]
+    page, token = pagination.page(listing, identifiers[: limit + 1], limit, key=lambda i: i)
+    out: dict[str, Any] = {"IdentityId": identity.id, "DeveloperUserIdentifierList": page}
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+@operation("MergeDeveloperIdentities")
+def merge_developer_identities(caller, params):
+    key = _operator(caller, "change_identity", "MergeDeveloperIdentities")
+    selectors.pool_for_key(key, params["IdentityPoolId"])
+    pool = selectors.pool_view(params["IdentityPoolId"])
+    services.developer_provider(pool, params["DeveloperProviderName"])
+    survivor = services.developer_identities_merge(
+        pool=pool,
+        source_identifier=params["SourceUserIdentifier"],
+        destination_identifier=params["DestinationUserIdentifier"],
+    )
+    return {"IdentityId": survivor.id}
+
+
+@operation("UnlinkDeveloperIdentity")
+def unlink_developer_identity(caller, params):
+    key = _operator(caller, "change_identity", "UnlinkDeveloperIdentity")
+    selectors.pool_for_key(key, params["IdentityPoolId"])
+    pool = selectors.pool_view(params["IdentityPoolId"])
+    services.developer_provider(pool, params["DeveloperProviderName"])
+    identity = selectors.identity_for_key(key, params["IdentityId"])
+    if identity.pool_id != pool.id:
+        raise ResourceNotFound(f"Identity '{identity.id}' not found.")
+    services.developer_identity_unlink(
+        identity=identity, pool=pool, identifier=params["DeveloperUserIdentifier"]
+    )
+    return {}
+
+
+@operation("GetPrincipalTagAttributeMap")
+def get_principal_tag_attribute_map(caller, params):
+    key = _operator(caller, "view_identitypool", "GetPrincipalTagAttributeMap")
+    pool = selectors.pool_for_key(key, params["IdentityPoolId"])
+    tag_map = selectors.principal_tag_map(pool.id, params["IdentityProviderName"])
+    return {
+        "IdentityPoolId": pool.id,
+        "IdentityProviderName": params["IdentityProviderName"],
+        "UseDefaults": tag_map.use_defaults if tag_map else True,
+        "PrincipalTags": tag_map.tags if tag_map else {},
+    }
+
+
+@operation("SetPrincipalTagAttributeMap")
+def set_principal_tag_attribute_map(caller, params):
+    key = _operator(caller, "change_identitypool", "SetPrincipalTagAttributeMap")
+    selectors.pool_for_key(key, params["IdentityPoolId"])
+    pool = selectors.pool_view(params["IdentityPoolId"])
+    tag_map = services.principal_tag_map_set(
+        pool=pool,
+        provider=params["IdentityProviderName"],
+        use_defaults=params.get("UseDefaults", False),
+        tags=params.get("PrincipalTags", {}),
+    )
+    return {
+        "IdentityPoolId": pool.id,
+        "IdentityProviderName": tag_map.provider,
+        "UseDefaults": tag_map.use_defaults,
+        "PrincipalTags": tag_map.tags,
+    }

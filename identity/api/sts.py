@@ -99,6 +99,7 @@ def assume_role_with_web_identity(caller: Caller | None, params: dict) -> dict:
         duration=duration,
         session_name=session_name,
         session_policy=policy,
+        principal_tags=services.tags_from_claims(claims),
     )
     result = {
         "Credentials": {

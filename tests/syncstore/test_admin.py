@@ -70,9 +70,13 @@ def merged_pair():
     guest = services.identity_create_guest(pool=view)
     for identity, colour in ((account, "red"), (guest, "blue")):
         sync_services.records_update(
-            identity=identity, dataset_name="prefs", modified_by="t",
-            patches=[sync_services.Patch("colour", "replace", colour, 0),
-                     sync_services.Patch(f"only-{colour}", "replace", "x", 0)],
+            identity=identity,
+            dataset_name="prefs",
+            modified_by="t",
+            patches=[
+                sync_services.Patch("colour", "replace", colour, 0),
+                sync_services.Patch(f"only-{colour}", "replace", "x", 0),
+            ],
         )
     services.identity_merge(merged=guest, survivor=account, trigger="test", logins=[])
     kept = Dataset.objects.get(identity=account, name=f"prefs.{guest.id}")
