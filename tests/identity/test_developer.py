@@ -177,7 +177,7 @@ def test_merge_keeps_the_destination_and_all_data(live, ops, anon, dev_pool):
     destination = developer_token(ops, dev_pool, "user-8")
     source = developer_token(ops, dev_pool, "user-9")
     dest_sync, _ = sync_as(live, anon, destination["IdentityId"], destination["Token"])
-    source_sync, source_creds = sync_as(live, anon, source["IdentityId"], source["Token"])
+    source_sync, _ = sync_as(live, anon, source["IdentityId"], source["Token"])
     write(dest_sync, dev_pool, destination["IdentityId"], "notes", {"a": "1", "same": "d"})
     write(source_sync, dev_pool, source["IdentityId"], "notes", {"b": "2", "same": "s"})
     merged = ops.merge_developer_identities(
