@@ -57,6 +57,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "identity",
     "syncstore",
 ]
@@ -69,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -164,6 +169,45 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_KEY_PREFIX}"
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
+# Any Django authentication backend can sit here (LDAP, single sign-on...): the site's
+# sign-in pages authenticate through these, and every sign-in links the browser's guest to
+# the user's identity (identity/accounts.py).
+# Extra backends (LDAP, a company directory...) go first: COGNATE_AUTH_BACKENDS is a
+# comma-separated list of dotted paths.
+AUTHENTICATION_BACKENDS = [
+    *env.list("COGNATE_AUTH_BACKENDS", default=[]),
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_REQUIRED = False
+# Social sign-in with one OpenID Connect provider, when SOCIAL_OIDC_SERVER_URL is set.
+SOCIALACCOUNT_PROVIDERS: dict = {"openid_connect": {"APPS": []}}
+if env.str("SOCIAL_OIDC_SERVER_URL", default=""):
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append(
+        {
+            "provider_id": env.str("SOCIAL_OIDC_ID", default="oidc"),
+            "name": env.str("SOCIAL_OIDC_NAME", default="OpenID Connect"),
+            "client_id": env.str("SOCIAL_OIDC_CLIENT_ID"),
+            "secret": env.str("SOCIAL_OIDC_SECRET", default=""),
+            "settings": {
+                "server_url": env.str("SOCIAL_OIDC_SERVER_URL"),
+                # client_secret_post or client_secret_basic; empty lets the provider's
+                # discovery document decide (post when it offers both).
+                **(
+                    {"token_auth_method": method}
+                    if (method := env.str("SOCIAL_OIDC_TOKEN_AUTH_METHOD", default=""))
+                    else {}
+                ),
+            },
+        }
+    )
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -273,3 +317,16 @@ COGNATE_PROVIDER_KEYS_REFETCH_AFTER = env.float("COGNATE_PROVIDER_KEYS_REFETCH_A
 COGNATE_ALLOW_HTTP_ISSUERS = env.bool("COGNATE_ALLOW_HTTP_ISSUERS", default=False)
 # The function deciding merges for pools whose merge policy is "custom" (syncstore/merge.py).
 COGNATE_MERGE_RESOLVER = env.str("COGNATE_MERGE_RESOLVER", default="")
+
+# --- The site's own identities (browser bootstrap, site accounts) -----------------------------
+# The pool the site's pages use, and its developer provider name: a Django user is a
+# developer user identifier of this pool.
+COGNATE_SITE_POOL_ID = env.str("COGNATE_SITE_POOL_ID", default=COGNATE_DEMO_POOL_ID)
+COGNATE_SITE_DEVELOPER_PROVIDER = env.str(
+    "COGNATE_SITE_DEVELOPER_PROVIDER", default="login.cognate"
+)
+COGNATE_GUEST_COOKIE = "cognate_guest"
+COGNATE_GUEST_COOKIE_AGE = env.int("COGNATE_GUEST_COOKIE_AGE", default=400 * 86400)
+# New guests one client address may get from the bootstrap, per window (seconds).
+COGNATE_GUEST_RATE_LIMIT = env.int("COGNATE_GUEST_RATE_LIMIT", default=300)
+COGNATE_GUEST_RATE_WINDOW = env.int("COGNATE_GUEST_RATE_WINDOW", default=3600)

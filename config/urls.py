@@ -1,9 +1,9 @@
 """HTTP routes."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from identity.api import health, wellknown
+from identity.api import health, session, wellknown
 
 urlpatterns = [
     # The AWS APIs under /aws are served by config.routing.aws_gateway, beside Django.
@@ -11,5 +11,7 @@ urlpatterns = [
     path(".well-known/openid-configuration", wellknown.openid_configuration, name="oidc-config"),
     path(".well-known/jwks.json", wellknown.jwks, name="jwks"),
     path(".well-known/jwks_uri", wellknown.jwks),
+    path("identity/session", session.session, name="identity-session"),
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

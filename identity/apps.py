@@ -6,4 +6,4 @@ class IdentityConfig(AppConfig):
     verbose_name = "Identity"
 
     def ready(self) -> None:
-        from identity import checks  # noqa: F401  (registers the system checks)
+        from identity import accounts, checks  # noqa: F401  (registers checks and receivers)

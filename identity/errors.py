@@ -63,6 +63,10 @@ class TooManyRequests(AwsError):
     code = "TooManyRequestsException"
     query_code = "Throttling"
 
+    def __init__(self, message: str, *, retry_after: int | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
 
 class InvalidIdentityPoolConfiguration(AwsError):
     code = "InvalidIdentityPoolConfigurationException"

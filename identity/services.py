@@ -12,7 +12,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from identity import clock, credentials, crypto, policies, providers, selectors, tokens
+from identity import (
+    clock,
+    credentials,
+    crypto,
+    policies,
+    providers,
+    ratelimit,
+    selectors,
+    tokens,
+)
 from identity.credentials import GONE, TemporaryCredentials
 from identity.errors import (
     DeveloperUserAlreadyRegistered,
@@ -22,6 +31,7 @@ from identity.errors import (
     NotAuthorized,
     ResourceConflict,
     ResourceNotFound,
+    TooManyRequests,
 )
 from identity.models import (
     AccessKey,
@@ -234,6 +244,17 @@ def pool_update(*, pool: IdentityPool, **config: Any) -> IdentityPool:
     pool.save()
     _config_changed()
     return pool
+
+
+@transaction.atomic
+def pool_developer_provider_set(*, pool: IdentityPool, name: str) -> None:
+    """Give a pool its developer provider name (only once: it cannot change)."""
+    pool = IdentityPool.objects.select_for_update().get(pk=pool.pk)
+    if pool.developer_provider_name and pool.developer_provider_name != name:
+        raise InvalidParameter("DeveloperProviderName cannot be changed once set.")
+    pool.developer_provider_name = name
+    pool.save(update_fields=["developer_provider_name"])
+    _config_changed()
 
 
 @transaction.atomic
@@ -951,6 +972,72 @@ def developer_identity_unlink(*, identity: Identity, pool: PoolView, identifier:
         identity_disable(identity=identity)
     else:
         identity_revoke_credentials(identity=identity, reason="unlinked")
+
+
+# --- The site's own identities (browser bootstrap, site accounts) --------------------------------
+def site_pool() -> PoolView:
+    return selectors.pool_view(settings.COGNATE_SITE_POOL_ID)
+
+
+def site_guest(*, guest_id: str | None, address: str) -> Identity:
+    """The browser's guest: the one its cookie names while it is still a guest of the site's
+    pool, else a new one (at most COGNATE_GUEST_RATE_LIMIT per address and window)."""
+    pool = site_pool()
+    if guest_id:
+        identity = Identity.objects.filter(
+            id=guest_id, pool_id=pool.id, state=Identity.State.GUEST
+        ).first()
+        if identity is not None:
+            return identity
+    allowed, retry = ratelimit.hit(
+        "guest",
+        address,
+        limit=settings.COGNATE_GUEST_RATE_LIMIT,
+        window=settings.COGNATE_GUEST_RATE_WINDOW,
+    )
+    if not allowed:
+        raise TooManyRequests(
+            f"Too many new guests from this address ({settings.COGNATE_GUEST_RATE_LIMIT} per "
+            f"{settings.COGNATE_GUEST_RATE_WINDOW} seconds); try again in {retry} seconds.",
+            retry_after=retry,
+        )
+    return identity_create_guest(pool=pool)
+
+
+def site_user_identity(*, user, guest_id: str | None = None) -> Identity:
+    """The identity of a user of the site (a developer login of the site's pool, the user's
+    primary key as identifier). A guest the browser held is linked to it (the user's first
+    sign-in: the guest becomes the user's identity) or merged into it."""
+    pool = site_pool()
+    name = developer_provider(pool)
+    login = VerifiedLogin(provider=name, subject=str(user.pk))
+    guest = None
+    if guest_id:
+        guest = Identity.objects.filter(
+            id=guest_id, pool_id=pool.id, state=Identity.State.GUEST
+        ).first()
+    return identity_sign_in(
+        pool=pool,
+        logins=[login],
+        identity_id=guest.id if guest else None,
+        trigger="site sign-in",
+        trusted=True,
+    )
+
+
+def site_token(*, identity: Identity, user=None) -> tuple[str, int]:
+    """An OpenID token for the site's pages (the websocket, the Sync API): (token, lifetime)."""
+    pool = site_pool()
+    lifetime = settings.COGNATE_OPENID_TOKEN_LIFETIME
+    if user is None:
+        amr = ["unauthenticated"]
+    else:
+        name = developer_provider(pool)
+        amr = ["authenticated", name, f"{name}:{pool.id}:{user.pk}"]
+    token = tokens.openid_token_issue(
+        identity_id=identity.id, pool_id=pool.id, amr=amr, lifetime=lifetime
+    )
+    return token, lifetime
 
 
 # --- Principal tags -----------------------------------------------------------------------------

@@ -24,9 +24,13 @@ class Issuer:
         """The Logins key: the issuer without its scheme."""
         return self.url.split("://", 1)[1]
 
-    def register_client(self) -> tuple[str, str]:
+    def register_client(
+        self, redirect_uri: str = REDIRECT, auth_method: str = "client_secret_basic"
+    ) -> tuple[str, str]:
         response = requests.post(
-            f"{self.url}/oauth2/clients", json={"redirect_uris": [REDIRECT]}, timeout=10
+            f"{self.url}/oauth2/clients",
+            json={"redirect_uris": [redirect_uri], "token_endpoint_auth_method": auth_method},
+            timeout=10,
         )
         response.raise_for_status()
         body = response.json()

@@ -165,13 +165,14 @@ def cognate(
     processes: int = 1,
     label: str = "live",
     server_command: str | None = None,
+    port: int | None = None,
     **extra_env: str,
 ):
     """Cognate on a fresh database: one ASGI server (uvicorn with `workers` workers, or
     daphne), or `processes` separate daphne servers on their own ports sharing the database
     and the REDIS_URL of the environment."""
     with fresh_database(label, tmp) as database_url:
-        port = free_port()
+        port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         if not os.environ.get("REDIS_URL"):
             extra_env.setdefault("CACHE_URL", f"filecache://{tmp / f'{label}-cache'}")

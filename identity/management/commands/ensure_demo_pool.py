@@ -22,6 +22,11 @@ class Command(BaseCommand):
                 name="Demo",
                 allow_unauthenticated=True,
                 allow_classic_flow=True,
+                developer_provider_name=settings.COGNATE_SITE_DEVELOPER_PROVIDER,
+            )
+        elif not pool.developer_provider_name:
+            services.pool_developer_provider_set(
+                pool=pool, name=settings.COGNATE_SITE_DEVELOPER_PROVIDER
             )
         self.stdout.write(f"Demo identity pool: {pool.id}")
         self.stdout.write(
