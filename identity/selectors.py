@@ -89,6 +89,7 @@ class _ConfigCache:
         self.checked = 0.0
         self.pools: dict[str, PoolView] = {}
         self.roles: dict[str, RoleView] = {}
+        self.key_pools: dict[int, frozenset[str] | None] = {}
 
     def current(self) -> None:
         now = time.monotonic()
@@ -104,6 +105,7 @@ class _ConfigCache:
                 self.generation = generation
                 self.pools.clear()
                 self.roles.clear()
+                self.key_pools.clear()
 
     def forget(self) -> None:
         with self.lock:
@@ -111,6 +113,7 @@ class _ConfigCache:
             self.generation = None
             self.pools.clear()
             self.roles.clear()
+            self.key_pools.clear()
 
 
 _config = _ConfigCache()
@@ -186,17 +189,28 @@ def pool_for_key(key: AccessKey, pool_id: str) -> IdentityPool:
     return pool
 
 
+def pool_view_for_key(key: AccessKey, pool_id: str) -> PoolView:
+    """The configuration of a pool the operator key may act on, from memory."""
+    if not key_reaches_pool(key, pool_id):
+        raise pool_not_found(pool_id)
+    return pool_view(pool_id)
+
+
 def key_reaches_pool(key: AccessKey, pool_id: str) -> bool:
     allowed = key_pool_ids(key)
     return allowed is None or pool_id in allowed
 
 
-def key_pool_ids(key: AccessKey) -> set[str] | None:
-    """The pools a key is limited to, or None for every pool."""
-    if not hasattr(key, "_pool_ids"):
-        ids = set(key.pools.values_list("id", flat=True))
-        key._pool_ids = ids or None  # type: ignore[attr-defined]
-    return key._pool_ids  # type: ignore[attr-defined]
+def key_pool_ids(key: AccessKey) -> frozenset[str] | None:
+    """The pools a key is limited to, or None for every pool (kept in memory with the pool
+    configuration: changing a key's pools is a configuration change)."""
+    _config.current()
+    if key.pk in _config.key_pools:
+        return _config.key_pools[key.pk]
+    ids = frozenset(key.pools.values_list("id", flat=True)) or None
+    with _config.lock:
+        _config.key_pools[key.pk] = ids
+    return ids
 
 
 def pools_page(key: AccessKey, *, after: str | None, limit: int) -> list[IdentityPool]:

@@ -487,6 +487,14 @@ def logins_verify(pool: PoolView, logins: dict[str, str]) -> list[VerifiedLogin]
 
 def _owners(pool: PoolView, logins: list[VerifiedLogin]) -> set[str]:
     """The identities (as they now live, after merges) that the logins belong to."""
+    return _ownership(pool, logins)[0]
+
+
+def _ownership(
+    pool: PoolView, logins: list[VerifiedLogin]
+) -> tuple[set[str], dict[tuple[str, str], str]]:
+    """The identities the logins belong to (as they now live, after merges), and which
+    identity each (provider, subject) login is linked to now."""
     owned = selectors.login_owners(
         pool.id, [(login.provider, login.subject) for login in logins if not login.identity_id]
     )
@@ -494,7 +502,7 @@ def _owners(pool: PoolView, logins: list[VerifiedLogin]) -> set[str]:
     survivors = set()
     for identity in Identity.objects.filter(id__in=ids, pool_id=pool.id):
         survivors.add(selectors.identity_survivor(identity).id)
-    return survivors
+    return survivors, owned
 
 
 def _locked(ids: set[str]) -> dict[str, Identity]:
@@ -505,10 +513,21 @@ def _locked(ids: set[str]) -> dict[str, Identity]:
     }
 
 
-def _link(identity: Identity, pool: PoolView, logins: list[VerifiedLogin]) -> None:
+def _link(
+    identity: Identity,
+    pool: PoolView,
+    logins: list[VerifiedLogin],
+    owned: dict[tuple[str, str], str],
+    *,
+    new: bool = False,
+) -> None:
     """Link the logins nobody owns to the identity: one login per public provider per
-    identity (an identity may hold several developer user identifiers)."""
-    linked = set(selectors.identity_logins(identity.id))
+    identity (an identity may hold several developer user identifiers). `owned` is what
+    `_ownership` found; `new` says the identity was just made (so it has no logins)."""
+    wanted = [(login.provider, login.subject) for login in logins if not login.identity_id]
+    if all(owned.get(pair) == identity.id for pair in wanted):
+        return  # a returning user: every login is already this identity's
+    linked = set() if new else set(selectors.identity_logins(identity.id))
     providers_linked = {provider for provider, _ in linked}
     for login in logins:
         if login.identity_id or (login.provider, login.subject) in linked:
@@ -533,7 +552,7 @@ def _sign_in_once(
     trigger: str,
     trusted: bool,
 ) -> Identity:
-    owners = _owners(pool, logins)
+    owners, owned = _ownership(pool, logins)
     locked = _locked(owners | ({identity_id} if identity_id else set()))
     current = None
     if identity_id is not None:
@@ -561,10 +580,17 @@ def _sign_in_once(
             id=new_identity_id(), pool_id=pool.id, state=Identity.State.AUTHENTICATED
         )
     names = [login.provider for login in logins]
-    for other in [*others, *([current] if current else [])]:
-        if other.id != survivor.id:
-            identity_merge(merged=other, survivor=survivor, trigger=trigger, logins=names)
-    _link(survivor, pool, logins)
+    merged = [o for o in [*others, *([current] if current else [])] if o.id != survivor.id]
+    for other in merged:
+        identity_merge(merged=other, survivor=survivor, trigger=trigger, logins=names)
+    # After a merge the merged identities' logins are the survivor's: look them up again.
+    _link(
+        survivor,
+        pool,
+        logins,
+        {} if merged else owned,
+        new=not others and current is None,
+    )
     if survivor.state != Identity.State.AUTHENTICATED:
         survivor.state = Identity.State.AUTHENTICATED
         survivor.modified = timezone.now()
@@ -1059,6 +1085,8 @@ def tags_from_claims(claims: dict) -> dict[str, str]:
 def principal_tags_for(pool: PoolView, logins: list[VerifiedLogin]) -> dict[str, str]:
     """Principal tags from the logins' claims, as the pool's tag maps say."""
     tags: dict[str, str] = {}
+    if not logins:
+        return tags
     maps = {m.provider: m for m in PrincipalTagMap.objects.filter(pool_id=pool.id)}
     for login in logins:
         if login.identity_id:  # this server's token: its tags ride along

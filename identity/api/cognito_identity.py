@@ -345,8 +345,7 @@ def delete_identities(caller, params):
 @operation("GetOpenIdTokenForDeveloperIdentity")
 def get_open_id_token_for_developer_identity(caller, params):
     key = _operator(caller, "change_identity", "GetOpenIdTokenForDeveloperIdentity")
-    selectors.pool_for_key(key, params["IdentityPoolId"])
-    pool = selectors.pool_view(params["IdentityPoolId"])
+    pool = selectors.pool_view_for_key(key, params["IdentityPoolId"])
     identity_id = params.get("IdentityId")
     if identity_id is not None:
         identity = selectors.identity_for_key(key, identity_id)
@@ -365,8 +364,7 @@ def get_open_id_token_for_developer_identity(caller, params):
 @operation("LookupDeveloperIdentity")
 def lookup_developer_identity(caller, params):
     key = _operator(caller, "view_identity", "LookupDeveloperIdentity")
-    selectors.pool_for_key(key, params["IdentityPoolId"])
-    pool = selectors.pool_view(params["IdentityPoolId"])
+    pool = selectors.pool_view_for_key(key, params["IdentityPoolId"])
     services.developer_provider(pool)
     identity_id, identifier = params.get("IdentityId"), params.get("DeveloperUserIdentifier")
     if identity_id is None and identifier is None:
@@ -401,8 +399,7 @@ def lookup_developer_identity(caller, params):
 @operation("MergeDeveloperIdentities")
 def merge_developer_identities(caller, params):
     key = _operator(caller, "change_identity", "MergeDeveloperIdentities")
-    selectors.pool_for_key(key, params["IdentityPoolId"])
-    pool = selectors.pool_view(params["IdentityPoolId"])
+    pool = selectors.pool_view_for_key(key, params["IdentityPoolId"])
     services.developer_provider(pool, params["DeveloperProviderName"])
     survivor = services.developer_identities_merge(
         pool=pool,
@@ -415,8 +412,7 @@ def merge_developer_identities(caller, params):
 @operation("UnlinkDeveloperIdentity")
 def unlink_developer_identity(caller, params):
     key = _operator(caller, "change_identity", "UnlinkDeveloperIdentity")
-    selectors.pool_for_key(key, params["IdentityPoolId"])
-    pool = selectors.pool_view(params["IdentityPoolId"])
+    pool = selectors.pool_view_for_key(key, params["IdentityPoolId"])
     services.developer_provider(pool, params["DeveloperProviderName"])
     identity = selectors.identity_for_key(key, params["IdentityId"])
     if identity.pool_id != pool.id:
@@ -443,8 +439,7 @@ def get_principal_tag_attribute_map(caller, params):
 @operation("SetPrincipalTagAttributeMap")
 def set_principal_tag_attribute_map(caller, params):
     key = _operator(caller, "change_identitypool", "SetPrincipalTagAttributeMap")
-    selectors.pool_for_key(key, params["IdentityPoolId"])
-    pool = selectors.pool_view(params["IdentityPoolId"])
+    pool = selectors.pool_view_for_key(key, params["IdentityPoolId"])
     tag_map = services.principal_tag_map_set(
         pool=pool,
         provider=params["IdentityProviderName"],

@@ -1,5 +1,7 @@
 """Identity pools through boto3: create, describe, update, delete, list, roles and tags."""
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -306,3 +308,28 @@ def test_key_limited_to_a_pool_sees_only_that_pool(live, ops):
     with pytest.raises(scoped.exceptions.ResourceNotFoundException):
         scoped.delete_identity_pool(IdentityPoolId=other["IdentityPoolId"])
     assert ops.describe_identity_pool(IdentityPoolId=other["IdentityPoolId"])
+
+
+def test_changing_a_keys_pools_takes_effect_within_a_second(live, ops):
+    mine = ops.create_identity_pool(IdentityPoolName="Mine2", AllowUnauthenticatedIdentities=True)
+    other = ops.create_identity_pool(IdentityPoolName="Other2", AllowUnauthenticatedIdentities=True)
+    keys = make_operator(live, "rescoped", pools=[mine["IdentityPoolId"]])
+    scoped = client(live, "cognito-identity", keys)
+    with pytest.raises(scoped.exceptions.ResourceNotFoundException):
+        scoped.describe_identity_pool(IdentityPoolId=other["IdentityPoolId"])
+
+    def pools(change: str) -> None:
+        live.manage(
+            "shell",
+            "-c",
+            "from identity.models import AccessKey; "
+            f"key = AccessKey.objects.get(access_key_id={keys['aws_access_key_id']!r}); "
+            f"key.pools.{change}({other['IdentityPoolId']!r})",
+        )
+        time.sleep(1.2)
+
+    pools("add")
+    assert scoped.describe_identity_pool(IdentityPoolId=other["IdentityPoolId"])
+    pools("remove")
+    with pytest.raises(scoped.exceptions.ResourceNotFoundException):
+        scoped.describe_identity_pool(IdentityPoolId=other["IdentityPoolId"])

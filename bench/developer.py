@@ -1,0 +1,200 @@
+"""Developer-authenticated sign-in throughput, with the method of `bench/identity.py`: N
+concurrent app backends each call GetOpenIdTokenForDeveloperIdentity (SigV4-signed with an
+operator's access key, as boto3 does) in a loop for a fixed time. Prints calls per second and
+p50/p99 latency for new users (each call makes an identity) and for returning users (each
+call finds one), for this server and for moto's server, and the ratios.
+
+    python bench/developer.py --seconds 20 --workers 2
+
+The server is started with the current environment (DATABASE_URL selects PostgreSQL).
+"""
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.servers import PYTHON, cognate, free_port, stop, wait_for
+
+TARGET = "AWSCognitoIdentityService.GetOpenIdTokenForDeveloperIdentity"
+PROVIDER = "login.bench"
+KEY = re.compile(r"AWS_ACCESS_KEY_ID=(\S+)\s+AWS_SECRET_ACCESS_KEY=(\S+)")
+
+
+def signed(endpoint: str, credentials: Credentials, body: dict) -> tuple[bytes, dict]:
+    request = AWSRequest(
+        method="POST",
+        url=endpoint,
+        data=json.dumps(body).encode(),
+        headers={"X-Amz-Target": TARGET, "Content-Type": "application/x-amz-json-1.1"},
+    )
+    SigV4Auth(credentials, "cognito-identity", "us-east-1").add_auth(request)
+    return request.body, dict(request.headers.items())
+
+
+async def backend(target, users, deadline, latencies, errors):
+    endpoint, pool_id, credentials = target
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        while time.perf_counter() < deadline:
+            body, headers = signed(
+                endpoint,
+                credentials,
+                {"IdentityPoolId": pool_id, "Logins": {PROVIDER: next(users)}},
+            )
+            started = time.perf_counter()
+            try:
+                async with session.post(endpoint, data=body, headers=headers) as response:
+                    payload = await response.json(content_type=None)
+                    if response.status != 200 or "Token" not in payload:
+                        raise RuntimeError(f"{response.status} {payload}")
+            except Exception as error:  # count and go on: the figure must say so
+                errors.append(repr(error))
+                continue
+            latencies.append(time.perf_counter() - started)
+
+
+async def run(target, users, concurrency, seconds):
+    latencies, errors = [], []
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(backend(target, users, deadline, latencies, errors) for _ in range(concurrency))
+    )
+    return latencies, errors, time.perf_counter() - started
+
+
+def report(name, latencies, errors, elapsed):
+    rate = len(latencies) / elapsed
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
+    print(
+        f"{name:18} calls/s {rate:8.1f}   p50 {cuts[49] * 1000:7.1f} ms   "
+        f"p99 {cuts[98] * 1000:7.1f} ms   calls {len(latencies)}   errors {len(errors)}"
+    )
+    if errors:
+        print(f"                   first error: {errors[0][:300]}")
+    return rate
+
+
+def measure(name, target, concurrency, seconds) -> tuple[float, float]:
+    counter = itertools.count()
+    # The warm-up registers the users that come back in the second measurement.
+    returning = [f"returning-{n}" for n in range(200)]
+    asyncio.run(_register(target, returning))
+    new = report(
+        f"{name} new",
+        *asyncio.run(run(target, (f"new-{n}" for n in counter), concurrency, seconds)),
+    )
+    again = report(
+        f"{name} returning",
+        *asyncio.run(run(target, itertools.cycle(returning), concurrency, seconds)),
+    )
+    return new, again
+
+
+async def _register(target, users):
+    pending = iter(users)
+    errors: list[str] = []
+
+    async def one():
+        async with aiohttp.ClientSession() as session:
+            endpoint, pool_id, credentials = target
+            for user in pending:
+                body, headers = signed(
+                    endpoint, credentials, {"IdentityPoolId": pool_id, "Logins": {PROVIDER: user}}
+                )
+                async with session.post(endpoint, data=body, headers=headers) as response:
+                    if response.status != 200:
+                        errors.append(await response.text())
+
+    await asyncio.gather(*(one() for _ in range(4)))
+    if errors:
+        raise SystemExit(f"could not register the returning users: {errors[0]}")
+
+
+@contextlib.contextmanager
+def cognate_target(workers: int):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        cognate(Path(tmp), workers=workers, label="dev") as server,
+    ):
+        server.manage("createsuperuser", "--noinput", "--username", "bench", "--email", "b@x.test")
+        key_id, secret = KEY.search(server.manage("create_access_key", "bench").stdout).groups()
+        out = server.manage(
+            "shell",
+            "-c",
+            "from identity import services; "
+            f"print(services.pool_create(name='bench', developer_provider_name={PROVIDER!r}).id)",
+        ).stdout
+        pool_id = out.strip().splitlines()[-1]
+        yield server.endpoint, pool_id, Credentials(key_id, secret)
+
+
+@contextlib.contextmanager
+def moto_target():
+    import boto3
+
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for(f"{endpoint}/moto-api/", process=process)
+        pool = boto3.client(
+            "cognito-identity",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_identity_pool(
+            IdentityPoolName="bench",
+            AllowUnauthenticatedIdentities=False,
+            DeveloperProviderName=PROVIDER,
+        )
+        yield endpoint, pool["IdentityPoolId"], Credentials("testing", "testing")
+    finally:
+        stop(process)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    parser.add_argument("--skip-moto", action="store_true")
+    args = parser.parse_args()
+    print(
+        f"# {args.concurrency} backends, {args.seconds:g} s each; database "
+        f"{os.environ.get('DATABASE_URL', 'sqlite (embedded default)').split('@')[-1]}"
+    )
+    with cognate_target(args.workers) as target:
+        ours = measure("cognate", target, args.concurrency, args.seconds)
+    if args.skip_moto:
+        return
+    with moto_target() as target:
+        theirs = measure("moto", target, args.concurrency, args.seconds)
+    print(
+        f"ratio cognate/moto: new users {ours[0] / theirs[0]:.2f}, "
+        f"returning users {ours[1] / theirs[1]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
