@@ -34,6 +34,17 @@ def require(condition: bool, reason: str) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_configuration():
+    """Each test's database is rolled back, so the configuration this process keeps in memory
+    (pools, roles, key pool lists) must be forgotten with it."""
+    from identity import selectors
+
+    selectors._config.forget()
+    yield
+    selectors._config.forget()
+
+
+@pytest.fixture(autouse=True)
 def _needed_services(request):
     if request.node.get_closest_marker("postgres"):
         require(database_is_postgres(), "needs PostgreSQL: set DATABASE_URL=postgres://...")
