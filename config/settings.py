@@ -7,6 +7,7 @@ channel layer, a local-memory cache and Celery tasks run inline. `DATABASE_URL` 
 """
 
 import secrets
+import warnings
 from pathlib import Path
 
 import environ
@@ -63,10 +64,13 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "identity",
     "syncstore",
+    "web",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -223,6 +227,31 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves static files from the app's own processes. Straight from `static/` by
+# default (nothing to collect); after `manage.py collectstatic`, set
+# STATIC_FROM_FINDERS=false to serve the collected copy.
+WHITENOISE_USE_FINDERS = env.bool("STATIC_FROM_FINDERS", default=True)
+if WHITENOISE_USE_FINDERS:  # nothing collected, and nothing to warn about
+    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
+WHITENOISE_MAX_AGE = 60
+
+# --- Content Security Policy (pages of this server; /aws answers JSON and XML only) ----------
+# Scripts and connections only to this origin: the demo app, its client and the admin load
+# nothing from elsewhere. Inline styles are allowed for the admin's and the sign-in pages'.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'", *env.list("CSP_CONNECT_SRC", default=[])],
+        "worker-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from identity.api import health, session, wellknown
+from web import views as web
 
 urlpatterns = [
     # The AWS APIs under /aws are served by config.routing.aws_gateway, beside Django.
@@ -14,4 +15,6 @@ urlpatterns = [
     path("identity/session", session.session, name="identity-session"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("sw.js", web.service_worker, name="service-worker"),
+    path("", web.index, name="app"),
 ]
