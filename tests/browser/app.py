@@ -7,9 +7,9 @@ from urllib.parse import quote
 import requests
 from playwright.sync_api import Page, expect
 
-TIMEOUT = 15_000
+TIMEOUT = 15_000  # ms for anything the app must do by itself (sync, deliver, render)
 # What Chromium logs for each request made while offline (expected, not an error of the app).
-OFFLINE = "Failed to load resource: net::ERR_INTERNET_DISCONNECTED"  # ms for anything the app must do by itself (sync, deliver, render)
+OFFLINE = "Failed to load resource: net::ERR_INTERNET_DISCONNECTED"
 
 
 def open_app(context, site, *, track_errors: bool = True) -> Page:
