@@ -16,5 +16,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("sw.js", web.service_worker, name="service-worker"),
+    path("favicon.ico", web.favicon),
     path("", web.index, name="app"),
 ]

@@ -57,3 +57,7 @@ def service_worker(request):
     response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
     response["Service-Worker-Allowed"] = "/"
     return response
+
+
+def favicon(request):
+    return HttpResponse((STATIC / "demo/icon.svg").read_bytes(), content_type="image/svg+xml")

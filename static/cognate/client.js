@@ -72,7 +72,8 @@ export class Cognate extends EventTarget {
     try {
       fresh = await this.#fetchSession(saved);
     } catch (error) {
-      if (!saved || !(error instanceof SyncError) || error.code !== "NetworkError") throw error;
+      // Offline, or a provider sign-in to renew: carry on with the identity kept here.
+      if (!saved || !(error instanceof SyncError) || !["NetworkError", "SignInRequired"].includes(error.code)) throw error;
     }
     await this.#useSession(fresh || saved, saved);
     this.channel = new BroadcastChannel(`cognate:${this.endpoint || location.origin}`);
@@ -89,7 +90,10 @@ export class Cognate extends EventTarget {
 
   /** A fresh session from the server: the site's bootstrap, or GetOpenIdToken with logins. */
   async #fetchSession(current) {
-    if (current?.mode === "logins" && this.options.getLogins) {
+    if (current?.mode === "logins") {
+      if (!this.options.getLogins) {
+        throw new SyncError("SignInRequired", "This identity signed in with a provider: pass getLogins to Cognate.start, or call signIn.");
+      }
       return this.#loginsSession(current.identityId, await this.options.getLogins());
     }
     let response;
@@ -387,6 +391,13 @@ export class Cognate extends EventTarget {
           await this.closedSocket;
         }
       } catch (error) {
+        if (error?.code === "SignInRequired") {
+          // Work goes on locally; syncing resumes when the app calls signIn.
+          this.#setStatus({ state: "signin-required", transport: null });
+          this.dispatchEvent(new CustomEvent("signinrequired", { detail: error }));
+          await this.kicked();
+          continue;
+        }
         if (error?.closeCode === 4401 || error?.code === "NotAuthorizedException") this.session.expiresAt = 0;
         if (error?.closeCode === 4403) await this.#identityGone();
         else if (error instanceof SyncError && ["SocketClosed", "SocketUnavailable"].includes(error.code)) socketFailures += 1;

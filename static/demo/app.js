@@ -7,6 +7,7 @@ let cognate;
 let notes;
 let openKey = null;
 let saveTimer = null;
+let dirty = false; // edits typed but not saved yet
 
 function parse(value) {
   try {
@@ -128,6 +129,7 @@ async function openNote(key) {
 }
 
 function scheduleSave() {
+  dirty = true;
   clearTimeout(saveTimer);
   $("saved").textContent = "…";
   saveTimer = setTimeout(saveNow, 250);
@@ -137,6 +139,7 @@ async function saveNow() {
   clearTimeout(saveTimer);
   if (!openKey) return;
   const value = JSON.stringify({ title: $("title").value, body: $("body").value, updated: Date.now() });
+  dirty = false;
   await notes.put(openKey, value);
   $("saved").textContent = "saved";
 }
@@ -165,11 +168,12 @@ async function refresh() {
 
 async function onChange(detail) {
   await refresh();
-  if (openKey && detail.source !== "local" && (detail.keys || []).includes(openKey)) {
+  // Another device changed the open note: show it, unless the person is editing here.
+  if (openKey && detail.source === "remote" && (detail.keys || []).includes(openKey)) {
     const value = await notes.get(openKey);
     if (value === undefined) {
       closeEditor();
-    } else if (document.activeElement !== $("title") && document.activeElement !== $("body")) {
+    } else if (!dirty && document.activeElement !== $("title") && document.activeElement !== $("body")) {
       const note = parse(value);
       $("title").value = note.title;
       $("body").value = note.body;

@@ -1,7 +1,6 @@
 """Driving the demo app as a person would, and reading what the server holds."""
 
 import json
-import re
 from urllib.parse import quote
 
 import requests
@@ -85,11 +84,15 @@ def titles(page: Page) -> list[str]:
 
 def expect_titles(page: Page, *wanted: str) -> None:
     """The note list shows exactly these titles (in any order), within the timeout."""
-    pattern = re.compile("|".join(re.escape(t) for t in wanted))
-    expect(page.locator("#notes li .title").filter(has_text=pattern)).to_have_count(
-        len(wanted), timeout=TIMEOUT
-    )
-    assert sorted(titles(page)) == sorted(wanted)
+    try:
+        page.wait_for_function(
+            """(wanted) => JSON.stringify([...document.querySelectorAll("#notes li .title")]
+                 .map((e) => e.textContent).sort()) === JSON.stringify(wanted)""",
+            arg=sorted(wanted),
+            timeout=TIMEOUT,
+        )
+    except Exception:
+        raise AssertionError(f"wanted titles {sorted(wanted)}; {state(page)}") from None
 
 
 def server_notes(site, page: Page) -> dict[str, dict]:
