@@ -146,7 +146,8 @@ def test_signing_in_with_a_provider_token_links_then_merges(site, contexts):
         def sign_in_with_provider(page: Page, sub: str) -> None:
             token = provider.id_token(sub)
             page.evaluate(
-                "([key, token]) => window.cognate.signIn({getLogins: async () => ({[key]: token})})",
+                "([key, token]) => "
+                "window.cognate.signIn({getLogins: async () => ({[key]: token})})",
                 [provider.key, token],
             )
 
