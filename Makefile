@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint pytest bench clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint pytest chromium bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +36,14 @@ lint: $(VENV)/.dev
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-pytest: $(VENV)/.dev node_modules/.package-lock.json
+# The browser tests drive Debian's Chromium (never a downloaded one). Installed with apt when
+# missing and possible; without it those tests skip (and fail in CI).
+chromium:
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "Chromium is not installed at $(CHROMIUM): the browser tests will skip (and fail in CI)."
+
+pytest: $(VENV)/.dev node_modules/.package-lock.json chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint pytest

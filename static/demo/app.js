@@ -242,6 +242,7 @@ async function main() {
     });
   }
   await refresh();
+  document.body.dataset.readyAt = String(Math.round(performance.now()));
   document.body.dataset.ready = "true";
 }
 
