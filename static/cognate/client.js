@@ -171,7 +171,15 @@ export class Cognate extends EventTarget {
   async signIn({ getLogins }) {
     this.options.getLogins = getLogins;
     await this.flush({ timeout: 5000 }).catch(() => {});
-    const session = await this.#loginsSession(this.session.identityId, await getLogins());
+    // The sign-in may merge this identity away (its socket then closes): stop syncing first.
+    this.#stopSync();
+    let session;
+    try {
+      session = await this.#loginsSession(this.session.identityId, await getLogins());
+    } catch (error) {
+      if (this.status.leader && !this.closed) this.#run();
+      throw error;
+    }
     await this.#switch(session);
     return session;
   }
@@ -247,7 +255,7 @@ export class Cognate extends EventTarget {
     this.#emitChange(dataset, [key], "local");
     this.channel.postMessage({ type: "local", dataset, keys: [key], identityId: this.identityId });
     await this.#updatePending();
-    if (this.status.leader) this.#sync(dataset);
+    if (this.status.leader) this.#pushSoon(dataset);
   }
 
   conflicts(dataset) {
@@ -327,7 +335,7 @@ export class Cognate extends EventTarget {
         await this.#updatePending();
         if (this.status.leader) {
           this.datasets.add(message.dataset);
-          this.#sync(message.dataset);
+          this.#pushSoon(message.dataset);
         }
         break;
       case "remote":
@@ -391,6 +399,7 @@ export class Cognate extends EventTarget {
           await this.closedSocket;
         }
       } catch (error) {
+        if (this.closed || generation !== this.generation) break; // another identity's loop runs now
         if (error?.code === "SignInRequired") {
           // Work goes on locally; syncing resumes when the app calls signIn.
           this.#setStatus({ state: "signin-required", transport: null });
@@ -512,6 +521,26 @@ export class Cognate extends EventTarget {
       this.#setStatus({ state: "syncing" });
       try {
         await this.#pull(name);
+        await this.#push(name);
+      } catch (error) {
+        if (!(error instanceof SyncError) || !["SocketClosed", "Timeout", "NetworkError"].includes(error.code)) {
+          this.dispatchEvent(new CustomEvent("error", { detail: error }));
+        }
+      }
+      await this.#updatePending();
+    });
+  }
+
+  /** Push a local change (a conflict or a gap in sync counts makes the push pull first). */
+  #pushSoon(name) {
+    if (!this.transport) return;
+    if (this.pushQueued?.has(name)) return; // a push already waiting will take this change too
+    (this.pushQueued ||= new Set()).add(name);
+    return this.#serially(name, async () => {
+      this.pushQueued.delete(name);
+      if (!this.transport) return;
+      this.#setStatus({ state: "syncing" });
+      try {
         await this.#push(name);
       } catch (error) {
         if (!(error instanceof SyncError) || !["SocketClosed", "Timeout", "NetworkError"].includes(error.code)) {
