@@ -262,6 +262,11 @@ export class Cognate extends EventTarget {
     return this.store.conflicts(dataset);
   }
 
+  /** Datasets a merge of identities made to keep values that met `dataset`'s (see docs). */
+  async mergedDatasets(dataset) {
+    return (await this.store.datasetInfo(dataset)).merged || [];
+  }
+
   async dismissConflict(id) {
     await this.store.dismissConflict(id);
     this.#emitChange(null, [], "conflicts");

@@ -77,7 +77,8 @@ async function renderList() {
 
 async function renderConflicts() {
   const conflicts = await cognate.conflicts(NOTES);
-  $("conflict-count").textContent = String(conflicts.length);
+  const kept = await keptByMerges();
+  $("conflict-count").textContent = String(conflicts.length + kept.length);
   const rows = conflicts.map((conflict) => {
     const li = document.createElement("li");
     li.dataset.key = conflict.key;
@@ -98,7 +99,33 @@ async function renderConflicts() {
     li.append(button("Dismiss", () => cognate.dismissConflict(conflict.id)));
     return li;
   });
+  for (const { dataset, key, value } of kept) {
+    const li = document.createElement("li");
+    li.dataset.key = key;
+    li.className = "merge";
+    const head = document.createElement("div");
+    head.textContent = "A version kept when two of your devices' notes were merged:";
+    li.append(
+      head,
+      pre(parse(value)),
+      button("Use this version", async () => {
+        await notes.put(key, value);
+        await cognate.dataset(dataset).remove(key);
+      }),
+      button("Dismiss", () => cognate.dataset(dataset).remove(key)),
+    );
+    rows.push(li);
+  }
   $("conflicts").replaceChildren(...rows);
+}
+
+/** Values a server-side merge kept aside in `notes.<identity id>` datasets. */
+async function keptByMerges() {
+  const out = [];
+  for (const name of await cognate.mergedDatasets(NOTES)) {
+    for (const record of await cognate.dataset(name).all()) out.push({ dataset: name, key: record.key, value: record.value });
+  }
+  return out;
 }
 
 function pre(note) {
@@ -200,6 +227,7 @@ async function main() {
   notes = cognate.dataset(NOTES);
   cognate.addEventListener("status", (event) => showStatus(event.detail));
   cognate.addEventListener("change", (event) => onChange(event.detail));
+  cognate.addEventListener("mergeddatasets", () => refresh());
   cognate.addEventListener("identitychange", () => {
     closeEditor();
     showAccount();

@@ -167,3 +167,31 @@ def test_signing_in_with_a_provider_token_links_then_merges(site, contexts):
         expect_titles(desktop, "tablet note", "desktop note")
         expect_titles(tablet, "tablet note", "desktop note")
         assert session(desktop)["mode"] == "logins"
+
+
+PUT_SAME_KEY = """(title) => window.cognate.dataset("notes").put("note-shared",
+  JSON.stringify({title, body: "", updated: Date.now()}))"""
+
+
+def test_values_a_merge_kept_aside_are_offered_and_can_be_taken(site, contexts):
+    user = f"eve{secrets.token_hex(3)}"
+    first = open_app(contexts(), site)
+    sign_up(first, user)
+    first.evaluate(PUT_SAME_KEY, "the account's version")
+    synced(first)
+
+    second = open_app(contexts(), site)
+    second.evaluate(PUT_SAME_KEY, "the guest's version")
+    synced(second)
+    sign_in(second, user)
+    # The account's value stays; the guest's is kept aside and offered.
+    expect_titles(second, "the account's version")
+    expect(second.locator("#conflict-count")).to_have_text("1", timeout=TIMEOUT)
+    second.click("#conflicts-pane summary")
+    offer = second.locator("#conflicts li.merge")
+    expect(offer.locator("pre")).to_contain_text("the guest's version")
+    offer.get_by_role("button", name="Use this version").click()
+    expect_titles(second, "the guest's version")
+    expect(second.locator("#conflict-count")).to_have_text("0", timeout=TIMEOUT)
+    synced(second)
+    expect_titles(first, "the guest's version")
