@@ -171,6 +171,9 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_KEY_PREFIX}"
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
 # Any Django authentication backend can sit here (LDAP, single sign-on...): the site's
@@ -359,3 +362,60 @@ COGNATE_GUEST_COOKIE_AGE = env.int("COGNATE_GUEST_COOKIE_AGE", default=400 * 864
 # New guests one client address may get from the bootstrap, per window (seconds).
 COGNATE_GUEST_RATE_LIMIT = env.int("COGNATE_GUEST_RATE_LIMIT", default=300)
 COGNATE_GUEST_RATE_WINDOW = env.int("COGNATE_GUEST_RATE_WINDOW", default=3600)
+
+
+# --- Background jobs, Cognito Streams and Events (docs/operations.md) -------------------------
+def _cron(name: str, default: str):
+    """A crontab from a five-field cron expression ("minute hour day month weekday")."""
+    from celery.schedules import crontab
+
+    text = env.str(name, default=default)
+    fields = text.split()
+    if len(fields) != 5:
+        raise ImproperlyConfigured(
+            f"{name}={text!r} is not a cron expression of five fields "
+            "(minute hour day-of-month month day-of-week), for example '30 3 * * *'."
+        )
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+
+
+# `celery -A config beat` runs these; `manage.py run_jobs` runs them once (for cron, or the
+# embedded defaults, which have no beat).
+CELERY_BEAT_SCHEDULE = {
+    "retention": {
+        "task": "syncstore.tasks.retention_run",
+        "schedule": _cron("JOBS_RETENTION_CRON", "30 3 * * *"),
+    },
+    "signing-key-rotation": {
+        "task": "identity.tasks.signing_key_rotation",
+        "schedule": _cron("JOBS_KEY_ROTATION_CRON", "0 4 * * *"),
+    },
+    "streams-redeliver": {
+        "task": "syncstore.tasks.streams_redeliver",
+        "schedule": _cron("JOBS_STREAMS_REDELIVER_CRON", "* * * * *"),
+    },
+    "usage-flush": {
+        "task": "syncstore.tasks.usage_flush",
+        "schedule": _cron("JOBS_USAGE_FLUSH_CRON", "*/5 * * * *"),
+    },
+}
+# The signing key in service is replaced once it is this old (0: never by the schedule).
+COGNATE_SIGNING_KEY_MAX_AGE_DAYS = env.int("COGNATE_SIGNING_KEY_MAX_AGE_DAYS", default=90)
+# Job reports (JobRun rows) are kept this long.
+JOBS_REPORTS_KEEP_DAYS = env.int("JOBS_REPORTS_KEEP_DAYS", default=90)
+
+# AWS services Cognate calls: Kinesis for Cognito Streams, Lambda for Sync Triggers. The
+# credentials are boto3's usual ones (AWS_ACCESS_KEY_ID..., an instance role); the endpoints
+# default to AWS's own and can point at any compatible service.
+COGNATE_KINESIS_ENDPOINT_URL = env.str("COGNATE_KINESIS_ENDPOINT_URL", default="") or None
+COGNATE_LAMBDA_ENDPOINT_URL = env.str("COGNATE_LAMBDA_ENDPOINT_URL", default="") or None
+# Undelivered stream records are retried with exponential backoff up to this delay (seconds).
+STREAMS_RETRY_MAX_DELAY = env.int("STREAMS_RETRY_MAX_DELAY", default=300)
+
+# Sync Triggers (Cognito Events): the function or webhook has this long to answer (AWS: 5 s).
+SYNC_TRIGGER_TIMEOUT = env.float("SYNC_TRIGGER_TIMEOUT", default=5.0)
+# Webhook triggers must be https:// unless this is set (local development and tests).
+SYNC_TRIGGER_ALLOW_HTTP = env.bool("SYNC_TRIGGER_ALLOW_HTTP", default=False)
+# When set, webhook calls carry X-Cognate-Signature: sha256=<HMAC of the body with this key>.
+SYNC_TRIGGER_WEBHOOK_SECRET = env.str("SYNC_TRIGGER_WEBHOOK_SECRET", default="")

@@ -150,3 +150,28 @@ class NoSuchEntity(AwsError):
 class AccessDenied(AwsError):
     code = query_code = "AccessDenied"
     status = 403
+
+
+# Cognito Sync: BulkPublish and Sync Triggers.
+class DuplicateRequest(AwsError):
+    code = "DuplicateRequestException"
+
+
+class AlreadyStreamed(AwsError):
+    code = "AlreadyStreamedException"
+
+
+class LambdaThrottled(AwsError):
+    code = "LambdaThrottledException"
+
+
+class InvalidLambdaFunctionOutput(AwsError):
+    code = "InvalidLambdaFunctionOutputException"
+
+
+class LambdaSocketTimeout(AwsError):
+    """The trigger did not answer in time. Not in the service model: its status (400, so
+    SDKs do not repeat a slow trigger) is Cognate's choice, docs/operations.md."""
+
+    code = "LambdaSocketTimeoutException"
+    status = 400

@@ -33,6 +33,18 @@ class IdentityPool(models.Model):
         "Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     role_mappings = models.JSONField(default=dict, blank=True)
+    guest_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Delete guest identities (and their data) unused for this many days. "
+        "Empty keeps guests for ever.",
+    )
+    merged_data_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Delete the datasets a merge made to keep values that met other values "
+        "(name.2, name.3…) this many days after they were last written. Empty keeps them.",
+    )
     created = models.DateTimeField(default=timezone.now)
     modified = models.DateTimeField(default=timezone.now)
 
@@ -107,10 +119,19 @@ class Identity(models.Model):
     )
     created = models.DateTimeField(default=timezone.now)
     modified = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the identity last got credentials or a token (to the hour); guest "
+        "retention counts from it.",
+    )
 
     class Meta:
         verbose_name_plural = "identities"
-        indexes = [models.Index(fields=["pool", "id"])]
+        indexes = [
+            models.Index(fields=["pool", "id"]),
+            models.Index(fields=["pool", "state", "last_used"]),
+        ]
 
     def __str__(self) -> str:
         return self.id

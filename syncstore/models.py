@@ -126,3 +126,81 @@ class PoolUsage(IdentityPool):
         proxy = True
         verbose_name = "pool usage"
         verbose_name_plural = "pool usage"
+
+
+class StreamRecord(models.Model):
+    """One update of a dataset waiting to be published to its pool's Kinesis stream. Written
+    in the transaction of the update (an outbox: nothing is lost if a worker or the stream is
+    down) and deleted once delivered; delivered in sync-count order per dataset."""
+
+    pool = models.ForeignKey(IdentityPool, on_delete=models.CASCADE, related_name="+")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+    sync_count = models.BigIntegerField()
+    payload = models.JSONField()
+    created = models.DateTimeField(default=timezone.now)
+    attempts = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["dataset", "id"]), models.Index(fields=["created"])]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}@{self.sync_count}"
+
+
+class BulkPublish(models.Model):
+    """A BulkPublish of a pool: every dataset republished to its stream by a Celery job."""
+
+    class Status(models.TextChoices):
+        NOT_STARTED = "NOT_STARTED"
+        IN_PROGRESS = "IN_PROGRESS"
+        FAILED = "FAILED"
+        SUCCEEDED = "SUCCEEDED"
+
+    pool = models.ForeignKey(IdentityPool, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NOT_STARTED)
+    requested = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    completed = models.DateTimeField(null=True, blank=True)
+    failure_message = models.TextField(blank=True, default="")
+    datasets_published = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "bulk publish"
+        verbose_name_plural = "bulk publishes"
+        indexes = [models.Index(fields=["pool", "-requested"])]
+
+    def __str__(self) -> str:
+        return f"Bulk publish of {self.pool_id} ({self.status})"
+
+
+class DailyUsage(models.Model):
+    """Successful updates (syncs) of a pool per day, for the operator's dashboard. Counted in
+    the cache as they happen and added here by a periodic job."""
+
+    pool = models.ForeignKey(IdentityPool, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    syncs = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pool", "day"], name="daily_usage_once")]
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} {self.day}: {self.syncs}"
+
+
+class JobRun(models.Model):
+    """What a background job did: its name, when it ran, its report (or its error)."""
+
+    name = models.CharField(max_length=64)
+    started = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started"]
+        indexes = [models.Index(fields=["name", "-started"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.started:%Y-%m-%d %H:%M}"

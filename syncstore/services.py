@@ -19,7 +19,7 @@ from identity.errors import (
     ResourceNotFound,
 )
 from identity.models import Identity
-from syncstore import events, merge, sql
+from syncstore import events, merge, sql, streams, usage
 from syncstore.models import Dataset, Device, PoolSyncConfig, Record, Subscription
 from syncstore.shapes import record_shape
 from syncstore.sql import DatasetState, RecordRow
@@ -189,13 +189,30 @@ def records_update(
         data_storage=storage,
         record_count=count,
     )
+    _published(identity, dataset.id, dataset_name, new_count, written)
+    return Update(dataset.id, new_count, written)
+
+
+def _published(
+    identity: Identity, dataset_id: int, name: str, sync_count: int, written: list[RecordRow]
+) -> None:
+    """What every update does once its rows are written: devices hear of it, the pool's
+    stream gets it, the day's syncs count it."""
     events.dataset_changed(
         identity_id=identity.id,
-        dataset=dataset_name,
-        sync_count=new_count,
+        dataset=name,
+        sync_count=sync_count,
         records=[record_shape(row) for row in written],
     )
-    return Update(dataset.id, new_count, written)
+    streams.update_capture(
+        pool_id=identity.pool_id,
+        identity_id=identity.id,
+        dataset_id=dataset_id,
+        dataset_name=name,
+        sync_count=sync_count,
+        records=written,
+    )
+    transaction.on_commit(lambda: usage.sync_counted(pool_id=identity.pool_id))
 
 
 # --- Merging identities' data -------------------------------------------------------------------
@@ -243,12 +260,7 @@ def _write_values(
         data_storage=storage,
         record_count=count,
     )
-    events.dataset_changed(
-        identity_id=identity.id,
-        dataset=name,
-        sync_count=new_count,
-        records=[record_shape(row) for row in written],
-    )
+    _published(identity, state.id, name, new_count, written)
     return new_count
 
 
