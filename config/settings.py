@@ -117,7 +117,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Tests get a file too: an in-memory database shares one cache between threads and
     # locks whole tables, unlike the file the server uses.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-cognate.sqlite3")}
+    if DATABASES["default"]["NAME"] != ":memory:":
+        database_file = Path(DATABASES["default"]["NAME"])
+        test_file = database_file.with_name(f"test-{database_file.name}")
+    else:
+        test_file = VAR_DIR / "test-cognate.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(test_file)}
 # Connections are kept open between requests: each server process does its database work in
 # one thread, so it holds one connection. They are not pinged before each request (that
 # would cost a round trip per call); a connection the database dropped fails one request,
