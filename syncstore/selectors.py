@@ -276,3 +276,41 @@ def pool_usages(pool_ids: Iterable[str]) -> dict[str, Usage]:
 
 def sync_config(pool_id: str) -> PoolSyncConfig | None:
     return PoolSyncConfig.objects.filter(pool_id=pool_id).first()
+
+
+@dataclass(frozen=True)
+class SyncConfigView:
+    """What every update needs of its pool's Sync configuration."""
+
+    cognito_streams: dict
+    events: dict
+
+
+_NO_CONFIG = SyncConfigView({}, {})
+_sync_configs: dict[str, tuple[str | None, SyncConfigView]] = {}
+
+
+def sync_config_view(pool_id: str) -> SyncConfigView:
+    """The pool's Sync configuration, kept in memory until any process changes pool
+    configuration (the same generation as identity.selectors: seen within a second)."""
+    config_cache = identity_selectors._config
+    config_cache.current()
+    cached = _sync_configs.get(pool_id)
+    if cached is not None and cached[0] == config_cache.generation and cached[0] is not None:
+        return cached[1]
+    row = sync_config(pool_id)
+    view = SyncConfigView(dict(row.cognito_streams), dict(row.events)) if row else _NO_CONFIG
+    _sync_configs[pool_id] = (config_cache.generation, view)
+    return view
+
+
+def sync_trigger_target(pool_id: str) -> str | None:
+    return sync_config_view(pool_id).events.get("SyncTrigger") or None
+
+
+def sync_config_forget(pool_id: str | None = None) -> None:
+    """Forget this process's copy (of one pool, or all)."""
+    if pool_id is None:
+        _sync_configs.clear()
+    else:
+        _sync_configs.pop(pool_id, None)

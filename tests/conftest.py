@@ -38,10 +38,13 @@ def _fresh_configuration():
     """Each test's database is rolled back, so the configuration this process keeps in memory
     (pools, roles, key pool lists) must be forgotten with it."""
     from identity import selectors
+    from syncstore import selectors as sync_selectors
 
     selectors._config.forget()
+    sync_selectors.sync_config_forget()
     yield
     selectors._config.forget()
+    sync_selectors.sync_config_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,358 @@
+"""Cognito Events: Sync Triggers during UpdateRecords, against a local webhook and moto's
+Lambda (which runs here without Docker: moto's simple Lambda answers with the event it was
+given, or with the answers queued through its API)."""
+
+import contextlib
+import hashlib
+import hmac
+import io
+import json
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.conftest import REGION, client, make_operator
+from tests.support import servers
+from tests.syncstore.conftest import new_device
+
+SECRET = "webhook-secret-for-tests"
+
+
+class Webhook:
+    """A local HTTP endpoint for SyncTrigger: `answer(event)` → (status, body, delay)."""
+
+    def __init__(self):
+        self.events: list[dict] = []
+        self.signatures: list[str | None] = []
+        self.answer = lambda event: (200, event, 0)
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                event = json.loads(body)
+                outer.events.append(json.loads(body))
+                outer.signatures.append(self.headers.get("X-Cognate-Signature"))
+                outer.bodies.append(body)
+                status, answer, delay = outer.answer(event)
+                time.sleep(delay)
+                payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the caller gave up waiting
+
+            def log_message(self, *args):
+                pass
+
+        self.bodies: list[bytes] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/trigger"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def moto():
+    port = servers.free_port()
+    process = servers.subprocess.Popen(
+        [servers.PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=servers.subprocess.DEVNULL,
+        stderr=servers.subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        servers.wait_for(f"{endpoint}/moto-api/", process=process)
+        # moto's Lambda without Docker: invocations answer with queued results or the event.
+        requests.post(f"{endpoint}/moto-api/config", json={"lambda": {"use_docker": False}})
+        yield endpoint
+    finally:
+        servers.stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, moto):
+    with servers.cognate(
+        tmp_path_factory.mktemp("triggers"),
+        label="triggers",
+        SYNC_TRIGGER_ALLOW_HTTP="true",
+        SYNC_TRIGGER_TIMEOUT="1.5",
+        SYNC_TRIGGER_WEBHOOK_SECRET=SECRET,
+        COGNATE_LAMBDA_ENDPOINT_URL=moto,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    ) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def keys(server):
+    return make_operator(server, "trigger-operator")
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.stop()
+
+
+@pytest.fixture
+def pool(server, keys, webhook):
+    ops = client(server, "cognito-identity", keys)
+    made = ops.create_identity_pool(
+        IdentityPoolName="triggers", AllowUnauthenticatedIdentities=True
+    )
+    webhook.events.clear()
+    webhook.answer = lambda event: (200, event, 0)
+    yield made["IdentityPoolId"]
+    ops.delete_identity_pool(IdentityPoolId=made["IdentityPoolId"])
+
+
+@pytest.fixture
+def ops_sync(server, keys):
+    return client(server, "cognito-sync", keys)
+
+
+@pytest.fixture
+def device(server, pool):
+    return new_device(server, client(server, "cognito-identity"), pool)
+
+
+def set_trigger(ops_sync, pool, target):
+    ops_sync.set_cognito_events(IdentityPoolId=pool, Events={"SyncTrigger": target})
+
+
+def values(device, dataset="notes"):
+    listed = device.list(dataset, LastSyncCount=0)
+    live = {r["Key"]: r["Value"] for r in listed["Records"] if r.get("Value") is not None}
+    return live, listed["DatasetSyncCount"]
+
+
+def error_of(excinfo):
+    response = excinfo.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_the_webhook_sees_every_record_and_its_changes_are_written(ops_sync, pool, device, webhook):
+    device.update(
+        [
+            {"Op": "replace", "Key": "a", "Value": "1", "SyncCount": 0},
+            {"Op": "replace", "Key": "b", "Value": "2", "SyncCount": 0},
+        ]
+    )
+    set_trigger(ops_sync, pool, webhook.url)
+
+    def answer(event):
+        records = event["datasetRecords"]
+        records["c"]["newValue"] = records["c"]["newValue"].upper()  # change a proposed value
+        records["added"] = {"newValue": "by the trigger", "op": "replace"}  # add a record
+        records["b"] = {"newValue": None, "op": "remove"}  # remove an existing one
+        del records["a"]  # left out: taken as proposed (unchanged)
+        return 200, event, 0
+
+    webhook.answer = answer
+    written = device.update(
+        [
+            {"Op": "replace", "Key": "c", "Value": "shout", "SyncCount": 0},
+            {"Op": "replace", "Key": "d", "Value": "as sent", "SyncCount": 0},
+        ]
+    )["Records"]
+
+    (event,) = webhook.events
+    assert event["version"] == 2 and event["eventType"] == "SyncTrigger"
+    assert event["region"] == REGION and event["identityPoolId"] == pool
+    assert event["identityId"] == device.identity_id and event["datasetName"] == "notes"
+    assert event["datasetRecords"] == {
+        "a": {"oldValue": "1", "newValue": "1", "op": "replace"},
+        "b": {"oldValue": "2", "newValue": "2", "op": "replace"},
+        "c": {"oldValue": None, "newValue": "shout", "op": "replace"},
+        "d": {"oldValue": None, "newValue": "as sent", "op": "replace"},
+    }
+    assert {r["Key"]: (r.get("Value"), r["SyncCount"]) for r in written} == {
+        "c": ("SHOUT", 2),
+        "d": ("as sent", 2),
+        "added": ("by the trigger", 2),
+        "b": (None, 2),
+    }
+    assert values(device) == (
+        {"a": "1", "c": "SHOUT", "d": "as sent", "added": "by the trigger"},
+        2,
+    )
+    # The call is signed with the configured secret.
+    expected = hmac.new(SECRET.encode(), webhook.bodies[-1], hashlib.sha256).hexdigest()
+    assert webhook.signatures[-1] == f"sha256={expected}"
+
+
+def test_a_removal_reaches_the_trigger_as_remove(ops_sync, pool, device, webhook):
+    device.put("gone", "soon")
+    set_trigger(ops_sync, pool, webhook.url)
+    device.update([{"Op": "remove", "Key": "gone", "Value": "", "SyncCount": 1}])
+    assert webhook.events[-1]["datasetRecords"]["gone"] == {
+        "oldValue": "soon",
+        "newValue": None,
+        "op": "remove",
+    }
+    assert values(device) == ({}, 2)
+
+
+def test_a_webhook_that_times_out_writes_nothing(ops_sync, pool, device, webhook):
+    set_trigger(ops_sync, pool, webhook.url)
+    webhook.answer = lambda event: (200, event, 3)  # longer than SYNC_TRIGGER_TIMEOUT (1.5 s)
+    with pytest.raises(ClientError) as caught:
+        device.put("k", "v")
+    assert error_of(caught) == ("LambdaSocketTimeoutException", 400)
+    assert "did not answer within 1.5 seconds" in caught.value.response["Error"]["Message"]
+    webhook.answer = lambda event: (200, event, 0)
+    assert values(device) == ({}, 0)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"not json",
+        {"datasetRecords": "nope"},
+        {"datasetRecords": {"k": {"newValue": 5, "op": "replace"}}},
+        {"datasetRecords": {"k": {"newValue": "v", "op": "upsert"}}},
+        {"datasetRecords": {"bad key!": {"newValue": "v", "op": "replace"}}},
+        [],
+    ],
+    ids=["not-json", "records-not-object", "value-not-string", "unknown-op", "bad-key", "list"],
+)
+def test_bad_output_is_refused_and_nothing_is_written(ops_sync, pool, device, webhook, answer):
+    set_trigger(ops_sync, pool, webhook.url)
+    webhook.answer = lambda event: (200, answer, 0)
+    with pytest.raises(ClientError) as caught:
+        device.put("k", "v")
+    assert error_of(caught) == ("InvalidLambdaFunctionOutputException", 400)
+    webhook.answer = lambda event: (200, event, 0)
+    assert values(device) == ({}, 0)
+
+
+def test_a_throttled_or_failing_webhook(ops_sync, pool, device, webhook):
+    set_trigger(ops_sync, pool, webhook.url)
+    webhook.answer = lambda event: (429, {"message": "slow down"}, 0)
+    with pytest.raises(ClientError) as caught:
+        device.put("k", "v")
+    assert error_of(caught) == ("LambdaThrottledException", 429)
+    webhook.answer = lambda event: (500, {"message": "broken"}, 0)
+    with pytest.raises(ClientError) as caught:
+        device.put("k", "v")
+    assert error_of(caught) == ("InvalidLambdaFunctionOutputException", 400)
+    assert "answered HTTP 500" in caught.value.response["Error"]["Message"]
+    assert values(device) == ({}, 0)
+
+
+def test_operator_updates_do_not_run_the_trigger(ops_sync, pool, device, webhook):
+    set_trigger(ops_sync, pool, webhook.url)
+    token = ops_sync.list_records(
+        IdentityPoolId=pool, IdentityId=device.identity_id, DatasetName="notes"
+    )["SyncSessionToken"]
+    ops_sync.update_records(
+        IdentityPoolId=pool,
+        IdentityId=device.identity_id,
+        DatasetName="notes",
+        SyncSessionToken=token,
+        RecordPatches=[{"Op": "replace", "Key": "k", "Value": "v", "SyncCount": 0}],
+    )
+    assert webhook.events == []
+
+
+def test_removing_the_trigger_stops_it(ops_sync, pool, device, webhook):
+    set_trigger(ops_sync, pool, webhook.url)
+    ops_sync.set_cognito_events(IdentityPoolId=pool, Events={"SyncTrigger": ""})
+    assert ops_sync.get_cognito_events(IdentityPoolId=pool)["Events"] == {}
+    time.sleep(1.1)  # other processes see configuration changes within a second
+    device.put("k", "v")
+    assert webhook.events == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "ftp://example.com/hook",
+        "arn:aws:lambda:us-east-1:12:function:short-account",
+        "arn:aws:sns:us-east-1:123456789012:topic",
+        "https://exa mple.com/",
+    ],
+)
+def test_targets_that_are_neither_a_function_nor_https_are_refused(ops_sync, pool, target):
+    with pytest.raises(ClientError) as caught:
+        set_trigger(ops_sync, pool, target)
+    assert error_of(caught) == ("InvalidParameterException", 400)
+    assert ops_sync.get_cognito_events(IdentityPoolId=pool)["Events"] == {}
+
+
+@contextlib.contextmanager
+def lambda_function(moto):
+    kw = dict(
+        endpoint_url=moto,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    role = boto3.client("iam", **kw).create_role(
+        RoleName=f"trigger-{time.monotonic_ns()}", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("trigger.py", "def handler(event, context):\n    return event\n")
+    functions = boto3.client("lambda", **kw)
+    name = f"trigger-{time.monotonic_ns()}"
+    made = functions.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="trigger.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    yield made["FunctionArn"]
+    functions.delete_function(FunctionName=name)
+
+
+def queue_lambda_answers(moto, *answers):
+    response = requests.post(
+        f"{moto}/moto-api/static/lambda-simple/response",
+        json={"results": [json.dumps(a) if not isinstance(a, str) else a for a in answers]},
+    )
+    assert response.status_code == 201
+
+
+def test_a_lambda_function_trigger(ops_sync, pool, device, moto):
+    with lambda_function(moto) as arn:
+        set_trigger(ops_sync, pool, arn)
+        # moto's function answers with the event itself: the update goes through unchanged.
+        device.put("plain", "as sent")
+        assert values(device) == ({"plain": "as sent"}, 1)
+        # An answer that changes the value and adds a record.
+        queue_lambda_answers(
+            moto,
+            {
+                "datasetRecords": {
+                    "k": {"oldValue": None, "newValue": "from lambda", "op": "replace"},
+                    "extra": {"newValue": "added", "op": "replace"},
+                }
+            },
+        )
+        device.put("k", "v")
+        assert values(device) == ({"plain": "as sent", "k": "from lambda", "extra": "added"}, 2)
+        # An answer that is not JSON.
+        queue_lambda_answers(moto, "Simple Lambda happy path OK")
+        with pytest.raises(ClientError) as caught:
+            device.put("k2", "v")
+        assert error_of(caught) == ("InvalidLambdaFunctionOutputException", 400)
+    assert values(device)[1] == 2
