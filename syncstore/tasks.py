@@ -3,3 +3,12 @@ run twice; the periodic ones are scheduled in settings.CELERY_BEAT_SCHEDULE and 
 JobRun report (syncstore/jobs.py)."""
 
 from celery import shared_task
+
+
+@shared_task
+def usage_flush() -> dict:
+    """Move the syncs counted in the cache into the pools' DailyUsage rows."""
+    from syncstore import usage
+    from syncstore.jobs import job_run
+
+    return job_run("usage-flush", usage.usage_flush).report
