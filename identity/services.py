@@ -3,13 +3,14 @@ admin actions, commands and tasks all call these."""
 
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import regex
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from identity import (
@@ -368,6 +369,73 @@ def identities_delete(*, identities: list[Identity]) -> None:
     transaction.on_commit(remember)
 
 
+# --- Retention --------------------------------------------------------------------------------
+TOUCH_EVERY = timedelta(hours=1)
+# Past this, no credential or token issued before a revocation can still be valid.
+REVOCATION_KEPT_FOR = timedelta(hours=25)  # developer tokens live 24 hours at most
+
+
+def identity_touch(identity: Identity, *, at: datetime | None = None) -> None:
+    """Remember that the identity is in use (one write an hour at most): guest retention
+    counts from it."""
+    at = at or timezone.now()
+    if identity.last_used is None or at - identity.last_used >= TOUCH_EVERY:
+        Identity.objects.filter(pk=identity.pk).update(last_used=at)
+        identity.last_used = at
+
+
+def guests_expire(*, now: datetime, batch: int = 500) -> dict:
+    """Delete, with their data, the guests of each pool with a guest retention that have not
+    been used (no credentials or token, no dataset written) for that many days."""
+    deleted: dict[str, int] = {}
+    for pool in IdentityPool.objects.filter(guest_retention_days__isnull=False):
+        cutoff = now - timedelta(days=pool.guest_retention_days)
+        stale = (
+            Identity.objects.filter(pool=pool, state=Identity.State.GUEST)
+            .annotate(seen=Coalesce("last_used", "created"))
+            .filter(seen__lt=cutoff)
+            .exclude(datasets__modified__gte=cutoff)
+            .exclude(merged_from__isnull=False)
+            .order_by("pk")
+        )
+        count = 0
+        while chunk := list(stale[:batch]):
+            identities_delete(identities=chunk)
+            count += len(chunk)
+        if count:
+            deleted[pool.id] = count
+    return {"guests_deleted": sum(deleted.values()), "by_pool": deleted}
+
+
+@transaction.atomic
+def revocations_prune(*, now: datetime) -> dict:
+    """Forget revocations older than any credential or token can live (disabled identities
+    stay refused by their state)."""
+    pruned = (
+        Identity.objects.filter(credentials_not_before__lt=now - REVOCATION_KEPT_FOR)
+        .exclude(state=Identity.State.DISABLED)
+        .update(credentials_not_before=None)
+    )
+    return {"revocations_pruned": pruned}
+
+
+@transaction.atomic
+def signing_keys_maintain(*, now: datetime, max_age_days: int) -> dict:
+    """Rotate the signing key in service once it is `max_age_days` old (0: never), and
+    delete retired keys no longer published (every token they signed has expired)."""
+    report: dict[str, object] = {"rotated": None}
+    current = SigningKey.objects.filter(retired__isnull=True).order_by("-created").first()
+    if (
+        max_age_days
+        and current is not None
+        and now - current.created >= timedelta(days=max_age_days)
+    ):
+        report["rotated"] = {"retired": current.kid, "new": signing_key_rotate(at=now).kid}
+    gone = now - timedelta(seconds=selectors.RETIRED_KEY_PUBLISHED_FOR)
+    report["retired_keys_deleted"] = SigningKey.objects.filter(retired__lt=gone).delete()[0]
+    return report
+
+
 # --- Credentials and tokens -------------------------------------------------------------------
 def role_trusts(role: RoleView, *, pool_id: str, identity_id: str, amr: list[str]) -> bool:
     """Whether the role's trust policy lets this identity assume it through Cognito."""
@@ -437,6 +505,7 @@ def guest_credentials_issue(
         role, pool_id=identity.pool_id, identity_id=identity.id, amr=amr
     ):
         raise _invalid_configuration()
+    identity_touch(identity)
     return credentials.credentials_issue(
         identity_id=identity.id,
         pool_id=identity.pool_id,
@@ -455,6 +524,7 @@ def guest_openid_token_issue(
     identity_check_guest_access(identity, pool)
     if not pool.allow_classic_flow:
         raise InvalidParameter("Basic (classic) flow is not enabled, please use enhanced flow.")
+    identity_touch(identity)
     return tokens.openid_token_issue(
         identity_id=identity.id,
         pool_id=identity.pool_id,
@@ -781,6 +851,7 @@ def authenticated_credentials_issue(
     amr = amr_for(logins)
     if not role_trusts(role, pool_id=pool.id, identity_id=identity.id, amr=amr):
         raise _invalid_configuration()
+    identity_touch(identity)
     return credentials.credentials_issue(
         identity_id=identity.id,
         pool_id=pool.id,
@@ -798,6 +869,7 @@ def authenticated_openid_token_issue(
     """The OpenID token of an identity that signed in (GetOpenIdToken with Logins)."""
     if not pool.allow_classic_flow:
         raise InvalidParameter("Basic (classic) flow is not enabled, please use enhanced flow.")
+    identity_touch(identity)
     return tokens.openid_token_issue(
         identity_id=identity.id,
         pool_id=pool.id,
@@ -848,9 +920,11 @@ def access_key_touch(*, key: AccessKey) -> None:
 
 
 @transaction.atomic
-def signing_key_create() -> SigningKey:
+def signing_key_create(*, at: datetime | None = None) -> SigningKey:
     kid, sealed, jwk = tokens.generate_key_material()
-    return SigningKey.objects.create(kid=kid, private_key_encrypted=sealed, public_jwk=jwk)
+    return SigningKey.objects.create(
+        kid=kid, private_key_encrypted=sealed, public_jwk=jwk, created=at or timezone.now()
+    )
 
 
 def signing_key_current() -> SigningKey:
@@ -860,12 +934,11 @@ def signing_key_current() -> SigningKey:
 
 
 @transaction.atomic
-def signing_key_rotate() -> SigningKey:
+def signing_key_rotate(*, at: datetime | None = None) -> SigningKey:
     """Put a new key in service; the old ones stay published until their tokens expire."""
-    new = signing_key_create()
-    SigningKey.objects.filter(retired__isnull=True).exclude(pk=new.pk).update(
-        retired=timezone.now()
-    )
+    at = at or timezone.now()
+    new = signing_key_create(at=at)
+    SigningKey.objects.filter(retired__isnull=True).exclude(pk=new.pk).update(retired=at)
     tokens.forget_cached_keys()
     return new
 
@@ -950,6 +1023,7 @@ def developer_token_issue(
         lifetime=duration,
         extra_claims=tags_claim(tags),
     )
+    identity_touch(identity)
     return identity, token
 
 
@@ -1060,6 +1134,7 @@ def site_token(*, identity: Identity, user=None) -> tuple[str, int]:
     else:
         name = developer_provider(pool)
         amr = ["authenticated", name, f"{name}:{pool.id}:{user.pk}"]
+    identity_touch(identity)
     token = tokens.openid_token_issue(
         identity_id=identity.id, pool_id=pool.id, amr=amr, lifetime=lifetime
     )

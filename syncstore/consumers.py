@@ -19,7 +19,7 @@ from identity import shapes as aws_shapes
 from identity.auth import Caller, token_caller
 from identity.credentials import Session, is_revoked
 from identity.errors import AuthFailure, AwsError, InvalidParameter, TooManyRequests
-from syncstore import events, selectors, services
+from syncstore import events, selectors, services, usage
 from syncstore.shapes import record_shape
 
 logger = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
             if _sockets[self.session.identity_id] <= 0:
                 del _sockets[self.session.identity_id]
             self.group = None
+            await usage.socket_closed(pool_id=self.session.pool_id)
 
     # --- Timers ----------------------------------------------------------------------------------
     def _timer(self, name: str, delay: float, code: int) -> None:
@@ -157,6 +158,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_BIG)
             return
         self._timer("idle", settings.SYNC_WS_IDLE_TIMEOUT, CLOSE_IDLE)
+        await usage.sockets_refresh()
         try:
             message = json.loads(text_data if text_data is not None else bytes_data or b"")
         except (ValueError, UnicodeDecodeError):
@@ -250,6 +252,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         if "auth" in self.timers:
             self.timers.pop("auth").cancel()
         self._timer("expiry", session.expires_at - time.time(), CLOSE_UNAUTHENTICATED)
+        await usage.socket_opened(pool_id=session.pool_id)
         await self._send(
             {
                 "type": "ready",
