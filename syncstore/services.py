@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from identity import selectors as identity_selectors
 from identity.errors import (
     InvalidConfiguration,
     InvalidParameter,
@@ -19,7 +20,7 @@ from identity.errors import (
     ResourceNotFound,
 )
 from identity.models import Identity
-from syncstore import events, merge, sql, streams, usage
+from syncstore import events, merge, selectors, sql, streams, usage
 from syncstore.models import Dataset, Device, PoolSyncConfig, Record, Subscription
 from syncstore.shapes import record_shape
 from syncstore.sql import DatasetState, RecordRow
@@ -388,6 +389,15 @@ def dataset_delete(*, identity: Identity, dataset_name: str) -> Dataset:
     events.dataset_deleted(
         identity_id=identity.id, dataset=dataset_name, sync_count=dataset.sync_count
     )
+    streams.update_capture(
+        pool_id=identity.pool_id,
+        identity_id=identity.id,
+        dataset_id=dataset.pk,
+        dataset_name=dataset_name,
+        sync_count=dataset.sync_count,
+        records=[],
+        operation="remove",
+    )
     return before
 
 
@@ -401,14 +411,21 @@ def _config_for_update(pool_id: str) -> PoolSyncConfig:
 def sync_config_set(
     *, pool_id: str, push_sync: dict | None = None, cognito_streams: dict | None = None
 ) -> PoolSyncConfig:
-    """Set the push sync and Cognito Streams configuration (given parts only)."""
+    """Set the push sync and Cognito Streams configuration (given parts only). Turning
+    streaming off drops the records not yet delivered (docs/streams.md)."""
+    if cognito_streams is not None:
+        cognito_streams = streams.streams_config_checked(cognito_streams)
     config = _config_for_update(pool_id)
     if push_sync is not None:
         config.push_sync = push_sync
     if cognito_streams is not None:
-        config.cognito_streams = {"StreamingStatus": "ENABLED", **cognito_streams}
+        config.cognito_streams = cognito_streams
+        if cognito_streams["StreamingStatus"] == "DISABLED":
+            streams.pending_drop(pool_id=pool_id)
     config.modified = timezone.now()
     config.save()
+    selectors.sync_config_forget(pool_id)
+    transaction.on_commit(identity_selectors.config_changed)
     return config
 
 

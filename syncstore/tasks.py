@@ -12,3 +12,39 @@ def usage_flush() -> dict:
     from syncstore.jobs import job_run
 
     return job_run("usage-flush", usage.usage_flush).report
+
+
+# --- Cognito Streams and BulkPublish (syncstore/streams.py) ---------------------------------
+@shared_task(bind=True, max_retries=None, ignore_result=True)
+def stream_deliver(self, dataset_id: int) -> None:
+    """Send a dataset's pending stream records to Kinesis, in order; retried with
+    exponential backoff (at most STREAMS_RETRY_MAX_DELAY apart) until they are delivered.
+    Run inline (no worker), a failure is left to the streams-redeliver sweep: a request
+    never waits for retries nor fails because of the stream."""
+    import random
+
+    from django.conf import settings
+
+    from syncstore import streams
+
+    outcome = streams.dataset_deliver(dataset_id=dataset_id)
+    if outcome.failed and not self.request.is_eager:
+        delay = min(2 ** (self.request.retries + 1), settings.STREAMS_RETRY_MAX_DELAY)
+        raise self.retry(countdown=delay * random.uniform(0.5, 1.0))
+
+
+@shared_task
+def streams_redeliver(now: str | None = None) -> dict:
+    """Deliver stream records whose task was lost or is failing (older than 30 s)."""
+    from syncstore import streams
+    from syncstore.jobs import job_run, when
+
+    return job_run("streams-redeliver", lambda: streams.pending_redeliver(now=when(now))).report
+
+
+@shared_task(ignore_result=True)
+def bulk_publish_run(job_id: int) -> None:
+    """Run a BulkPublish job (a finished one is left alone)."""
+    from syncstore import streams
+
+    streams.bulk_publish_run(job_id=job_id)

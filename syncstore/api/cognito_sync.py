@@ -8,8 +8,8 @@ from identity import pagination
 from identity import selectors as identity_selectors
 from identity.api.render import epoch
 from identity.auth import Caller
-from identity.errors import InvalidConfiguration, InvalidParameter
-from syncstore import selectors, services
+from identity.errors import InvalidParameter
+from syncstore import selectors, services, streams
 from syncstore.sessions import sync_session_check, sync_session_token
 from syncstore.shapes import dataset_shape, record_shape
 
@@ -256,18 +256,26 @@ def set_cognito_events(caller, params):
 
 @operation("BulkPublish")
 def bulk_publish(caller, params):
-    selectors.pool_for_caller(caller, "BulkPublish", params["IdentityPoolId"])
-    raise InvalidConfiguration(
-        "BulkPublish is not available on this server yet: it has no Cognito Streams delivery."
-    )
+    pool = selectors.pool_for_caller(caller, "BulkPublish", params["IdentityPoolId"])
+    streams.bulk_publish_request(pool_id=pool.id)
+    return {"IdentityPoolId": pool.id}
 
 
 @operation("GetBulkPublishDetails")
 def get_bulk_publish_details(caller, params):
-    selectors.pool_for_caller(caller, "GetBulkPublishDetails", params["IdentityPoolId"])
-    raise InvalidConfiguration(
-        "BulkPublish is not available on this server yet: it has no Cognito Streams delivery."
-    )
+    pool = selectors.pool_for_caller(caller, "GetBulkPublishDetails", params["IdentityPoolId"])
+    job = streams.bulk_publish_latest(pool.id)
+    out: dict[str, Any] = {"IdentityPoolId": pool.id, "BulkPublishStatus": "NOT_STARTED"}
+    if job is None:
+        return out
+    out["BulkPublishStatus"] = job.status
+    if job.started is not None:
+        out["BulkPublishStartTime"] = epoch(job.started)
+    if job.completed is not None:
+        out["BulkPublishCompleteTime"] = epoch(job.completed)
+    if job.failure_message:
+        out["FailureMessage"] = job.failure_message
+    return out
 
 
 # --- Devices and subscriptions ----------------------------------------------------------------

@@ -243,3 +243,20 @@ def moto_server() -> Iterator[tuple[str, str]]:
         yield endpoint, pool["IdentityPoolId"]
     finally:
         stop(process)
+
+
+@contextlib.contextmanager
+def kinesis_server() -> Iterator[str]:
+    """moto's server for Kinesis (any credentials, e.g. "testing"): its endpoint."""
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for(f"{endpoint}/moto-api/", process=process)
+        yield endpoint
+    finally:
+        stop(process)

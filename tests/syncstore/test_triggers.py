@@ -356,3 +356,44 @@ def test_a_lambda_function_trigger(ops_sync, pool, device, moto):
             device.put("k2", "v")
         assert error_of(caught) == ("InvalidLambdaFunctionOutputException", 400)
     assert values(device)[1] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_pushes_over_the_websocket_go_through_the_trigger(settings, webhook):
+    from asgiref.sync import sync_to_async
+
+    from syncstore import services as sync_services
+    from tests.syncstore.test_consumer import device, new_identity, patch, request
+
+    settings.SYNC_TRIGGER_ALLOW_HTTP = True
+    settings.SYNC_TRIGGER_WEBHOOK_SECRET = ""
+    webhook.events.clear()
+
+    def answer(event):
+        event["datasetRecords"]["k"]["newValue"] = "from the webhook"
+        return 200, event, 0
+
+    webhook.answer = answer
+    identity = await new_identity()
+    await sync_to_async(sync_services.events_set)(
+        pool_id=identity.pool_id, events={"SyncTrigger": webhook.url}
+    )
+    socket = await device(identity)
+    pushed = await request(
+        socket, {"type": "push", "id": 1, "dataset": "d", "patches": [patch("k", "v")]}
+    )
+    assert pushed["type"] == "pushed", pushed
+    assert [(r["Key"], r["Value"]) for r in pushed["records"]] == [("k", "from the webhook")]
+    assert webhook.events[-1]["identityId"] == identity.id
+    webhook.answer = lambda event: (200, b"nonsense", 0)
+    refused = await request(
+        socket, {"type": "push", "id": 2, "dataset": "d", "patches": [patch("k", "w", 1)]}
+    )
+    assert refused["type"] == "error"
+    assert refused["code"] == "InvalidLambdaFunctionOutputException"
+    await socket.disconnect()
+    # The consumer's database work ran in asgiref's thread: close its connection so the test
+    # database can be dropped.
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
