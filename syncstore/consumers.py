@@ -94,6 +94,7 @@ def _push(session: Session, dataset: str, patches: list, device_id: str | None) 
         dataset_name=dataset,
         patches=patches,
         modified_by=device_id or session.identity_id,
+        trigger=True,
     )
     return {
         "dataset": dataset,

@@ -4,24 +4,34 @@ by exactly one (reference §2.4)."""
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import regex
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from identity import selectors as identity_selectors
 from identity.errors import (
     InvalidConfiguration,
+    InvalidLambdaFunctionOutput,
     InvalidParameter,
     LimitExceeded,
     ResourceConflict,
     ResourceNotFound,
 )
-from identity.models import Identity
-from syncstore import events, merge, selectors, sql, streams, usage
-from syncstore.models import Dataset, Device, PoolSyncConfig, Record, Subscription
+from identity.models import Identity, IdentityPool
+from syncstore import events, merge, selectors, sql, streams, triggers, usage
+from syncstore.models import (
+    BulkPublish,
+    Dataset,
+    Device,
+    JobRun,
+    PoolSyncConfig,
+    Record,
+    Subscription,
+)
 from syncstore.shapes import record_shape
 from syncstore.sql import DatasetState, RecordRow
 
@@ -135,9 +145,12 @@ def records_update(
     dataset_name: str,
     patches: list[Patch],
     modified_by: str,
+    trigger: bool = False,
 ) -> Update:
     """Apply the patches as one update (UpdateRecords): all or none, each patch carrying the
-    record's current sync count (0 for a new key), the dataset's count raised by one."""
+    record's current sync count (0 for a new key), the dataset's count raised by one. With
+    `trigger` (an identity's own update), the pool's Sync Trigger sees the patches first and
+    may change them (syncstore/triggers.py)."""
     _check_patches(patches)
     dataset = _dataset_for_update(identity, dataset_name, may_create=True)
     # Read after the lock is held: a query that takes the lock sees the rows it joins as they
@@ -150,6 +163,8 @@ def records_update(
     ]
     if conflicts:
         raise RecordConflict(conflicts)
+    if trigger and (target := selectors.sync_trigger_target(identity.pool_id)):
+        patches, current = _triggered(target, identity, dataset.id, dataset_name, patches)
 
     storage, count = dataset.data_storage, dataset.record_count
     for patch in patches:
@@ -192,6 +207,35 @@ def records_update(
     )
     _published(identity, dataset.id, dataset_name, new_count, written)
     return Update(dataset.id, new_count, written)
+
+
+def _triggered(
+    target: str, identity: Identity, dataset_id: int, name: str, patches: list[Patch]
+) -> tuple[list[Patch], dict[str, tuple[int, str | None]]]:
+    """The update's patches once the Sync Trigger has had its say (the dataset stays locked
+    while it runs, at most SYNC_TRIGGER_TIMEOUT), and the current state of every key they
+    touch. What the trigger adds is written at the record's current count: no conflict can
+    arise while the lock is held."""
+    live = {key: value for key, value, _ in sql.live_records(dataset_id)}
+    patches, extra = triggers.patches_through_trigger(
+        target=target,
+        pool_id=identity.pool_id,
+        identity_id=identity.id,
+        dataset_name=name,
+        current=live,
+        patches=patches,
+    )
+    current = sql.records_current(dataset_id, [patch.key for patch in patches] + list(extra))
+    for key, value in extra.items():
+        count = current.get(key, (0, None))[0]
+        patches.append(Patch(key, "remove" if value is None else "replace", value, count))
+    try:
+        _check_patches(patches)
+    except InvalidParameter as error:
+        raise InvalidLambdaFunctionOutput(
+            f"The SyncTrigger {target} returned a record Cognate cannot store: {error.message}"
+        ) from None
+    return patches, current
 
 
 def _published(
@@ -401,6 +445,44 @@ def dataset_delete(*, identity: Identity, dataset_name: str) -> Dataset:
     return before
 
 
+# --- Retention --------------------------------------------------------------------------------
+def merged_datasets_expire(*, now: datetime) -> dict:
+    """Delete the datasets a merge made to keep values that met other values (name.2...),
+    in each pool with a merged-data retention, once unwritten for that many days. Each
+    deletion is an ordinary one: devices hear of it, and its tombstone row stays."""
+    deleted = 0
+    for pool in IdentityPool.objects.filter(merged_data_retention_days__isnull=False):
+        cutoff = now - timedelta(days=pool.merged_data_retention_days)
+        stale = (
+            Dataset.objects.filter(identity__pool=pool, deleted__isnull=True, modified__lt=cutoff)
+            .exclude(merge_root="")
+            .select_related("identity")
+        )
+        for dataset in stale.iterator():
+            dataset_delete(identity=dataset.identity, dataset_name=dataset.name)
+            deleted += 1
+    return {"merged_datasets_deleted": deleted}
+
+
+def job_reports_prune(*, now: datetime, keep_days: int) -> dict:
+    """Delete job reports and finished bulk publishes older than `keep_days` (the latest
+    bulk publish of each pool stays: GetBulkPublishDetails reports it)."""
+    cutoff = now - timedelta(days=keep_days)
+    reports = JobRun.objects.filter(started__lt=cutoff, finished__isnull=False).delete()[0]
+    latest = BulkPublish.objects.order_by("pool_id", "-requested").distinct("pool_id")
+    if connection.vendor != "postgresql":  # DISTINCT ON is PostgreSQL's
+        latest = BulkPublish.objects.filter(
+            pk__in=BulkPublish.objects.values("pool_id").annotate(newest=Max("pk")).values("newest")
+        )
+    publishes = (
+        BulkPublish.objects.filter(requested__lt=cutoff)
+        .exclude(pk__in=[job.pk for job in latest])
+        .exclude(status__in=[BulkPublish.Status.NOT_STARTED, BulkPublish.Status.IN_PROGRESS])
+        .delete()[0]
+    )
+    return {"job_reports_deleted": reports, "bulk_publishes_deleted": publishes}
+
+
 # --- Pool configuration, devices, subscriptions -----------------------------------------------
 def _config_for_update(pool_id: str) -> PoolSyncConfig:
     config, _ = PoolSyncConfig.objects.select_for_update().get_or_create(pool_id=pool_id)
@@ -440,11 +522,16 @@ def events_set(*, pool_id: str, events: dict[str, str]) -> PoolSyncConfig:
         raise InvalidParameter(
             f"Unknown Cognito event type {sorted(unknown)[0]!r}; the only type is SyncTrigger."
         )
+    for target in events.values():
+        if target:
+            triggers.target_check(target)
     config = _config_for_update(pool_id)
     merged = {**config.events, **events}
     config.events = {kind: target for kind, target in merged.items() if target}
     config.modified = timezone.now()
     config.save(update_fields=["events", "modified"])
+    selectors.sync_config_forget(pool_id)
+    transaction.on_commit(identity_selectors.config_changed)
     return config
 
 

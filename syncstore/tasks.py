@@ -48,3 +48,31 @@ def bulk_publish_run(job_id: int) -> None:
     from syncstore import streams
 
     streams.bulk_publish_run(job_id=job_id)
+
+
+# --- Retention (docs/operations.md) -------------------------------------------------------------
+@shared_task
+def retention_run(now: str | None = None) -> dict:
+    """Every retention step, in one report: guests unused past their pool's retention,
+    datasets a merge kept aside past theirs, revocations no credential can need any more,
+    expired site sessions, old job reports."""
+    from django.conf import settings
+    from django.contrib.sessions.models import Session
+
+    from identity import services as identity_services
+    from syncstore import services
+    from syncstore.jobs import job_run, when
+
+    at = when(now)
+
+    def work() -> dict:
+        sessions = Session.objects.filter(expire_date__lt=at).delete()[0]
+        return {
+            **identity_services.guests_expire(now=at),
+            **services.merged_datasets_expire(now=at),
+            **identity_services.revocations_prune(now=at),
+            "site_sessions_deleted": sessions,
+            **services.job_reports_prune(now=at, keep_days=settings.JOBS_REPORTS_KEEP_DAYS),
+        }
+
+    return job_run("retention", work).report

@@ -114,6 +114,8 @@ def update_records(caller, params):
         dataset_name=name,
         patches=patches,
         modified_by=_modified_by(caller, params),
+        # Sync Triggers run for an identity's own updates, not an operator's (reference §3.10).
+        trigger=caller.session is not None,
     )
     return {"Records": [record_shape(record) for record in update.records]}
 
