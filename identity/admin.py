@@ -5,8 +5,13 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count
-from django.urls import reverse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from identity import policies, services
@@ -21,6 +26,7 @@ from identity.models import (
     Role,
     SigningKey,
 )
+from syncstore import operations
 
 POOL_CONFIG_FIELDS = [
     "name",
@@ -83,9 +89,9 @@ class IdentityPoolForm(forms.ModelForm):
 @admin.register(IdentityPool)
 class IdentityPoolAdmin(admin.ModelAdmin):
     form = IdentityPoolForm
-    list_display = ["name", "id", "allow_unauthenticated", "identity_count", "created"]
+    list_display = ["name", "id", "allow_unauthenticated", "identity_count", "created", "dashboard"]
     search_fields = ["id", "name"]
-    readonly_fields = ["id", "created", "modified"]
+    readonly_fields = ["id", "created", "modified", "dashboard"]
     fieldsets = [
         (
             None,
@@ -96,6 +102,7 @@ class IdentityPoolAdmin(admin.ModelAdmin):
                     "allow_unauthenticated",
                     "allow_classic_flow",
                     "merge_policy",
+                    "dashboard",
                 ]
             },
         ),
@@ -122,6 +129,13 @@ class IdentityPoolAdmin(admin.ModelAdmin):
     @admin.display(description="identities", ordering="identity_total")
     def identity_count(self, pool):
         return pool.identity_total
+
+    @admin.display(description="operations")
+    def dashboard(self, pool):
+        if not pool.pk:
+            return "—"
+        url = reverse("admin:syncstore_poolusage_dashboard", args=[quote(pool.pk)])
+        return format_html('<a href="{}">dashboard</a>', url)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
@@ -284,22 +298,110 @@ class IdentityAdmin(admin.ModelAdmin):
             identity.id,
         )
 
-    actions = ["revoke_credentials", "disable"]
+    actions = ["revoke_credentials", "disable", "export_json"]
+    change_form_template = "admin/identity/identity/change_form.html"
 
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Revoke credentials and tokens issued so far")
-    def revoke_credentials(self, request, queryset):
-        for identity in queryset:
-            services.identity_revoke_credentials(identity=identity)
-        self.message_user(request, f"Revoked the credentials of {queryset.count()} identities.")
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        delete = actions.get("delete_selected")
+        if delete is not None:
+            description = "Delete the selected identities and all their data (asks first)"
+            actions["delete_selected"] = (delete[0], delete[1], description)
+        return actions
 
-    @admin.action(description="Disable (and revoke credentials)")
-    def disable(self, request, queryset):
-        for identity in queryset:
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(function)
+
+        return [
+            path(
+                "<path:object_id>/change/export/",
+                view(self.export_view),
+                name="identity_identity_export",
+            ),
+            path(
+                "<path:object_id>/change/revoke/",
+                view(self.revoke_view),
+                name="identity_identity_revoke",
+            ),
+            path(
+                "<path:object_id>/change/disable/",
+                view(self.disable_view),
+                name="identity_identity_disable",
+            ),
+            *super().get_urls(),
+        ]
+
+    # --- What an operator may do to identities (each goes through a service and is logged) ---
+    def _revoke(self, request, identities) -> None:
+        for identity in identities:
+            services.identity_revoke_credentials(identity=identity)
+            self.log_change(request, identity, "Revoked its credentials and tokens.")
+        self.message_user(request, f"Revoked the credentials of {len(identities)} identities.")
+
+    def _disable(self, request, identities) -> None:
+        for identity in identities:
             services.identity_disable(identity=identity)
-        self.message_user(request, f"Disabled {queryset.count()} identities.")
+            self.log_change(request, identity, "Disabled it (and revoked its credentials).")
+        self.message_user(request, f"Disabled {len(identities)} identities.")
+
+    def _export(self, request, identities) -> HttpResponse:
+        exports = [operations.identity_export(identity) for identity in identities]
+        for identity in identities:
+            self.log_change(request, identity, "Exported its data as JSON.")
+        body = json.dumps(
+            exports[0] if len(exports) == 1 else exports, indent=2, cls=DjangoJSONEncoder
+        )
+        name = identities[0].id if len(identities) == 1 else f"{len(identities)}-identities"
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response = HttpResponse(body, content_type="application/json")
+        filename = f"cognate-{name.replace(':', '_')}-{stamp}.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    @admin.action(description="Revoke credentials and tokens issued so far", permissions=["change"])
+    def revoke_credentials(self, request, queryset):
+        self._revoke(request, list(queryset))
+
+    @admin.action(description="Disable (and revoke credentials)", permissions=["change"])
+    def disable(self, request, queryset):
+        self._disable(request, list(queryset))
+
+    @admin.action(description="Export their data as JSON", permissions=["view"])
+    def export_json(self, request, queryset):
+        return self._export(request, list(queryset.order_by("id")))
+
+    def _identity_or_404(self, request, object_id):
+        identity = self.get_object(request, unquote(object_id))
+        if identity is None:
+            raise Http404(f"No identity {unquote(object_id)!r}.")
+        return identity
+
+    def export_view(self, request, object_id):
+        identity = self._identity_or_404(request, object_id)
+        if not self.has_view_permission(request, identity):
+            raise PermissionDenied
+        return self._export(request, [identity])
+
+    def _button_view(self, request, object_id, act):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        identity = self._identity_or_404(request, object_id)
+        if not self.has_change_permission(request, identity):
+            raise PermissionDenied
+        act(request, [identity])
+        return HttpResponseRedirect(
+            reverse("admin:identity_identity_change", args=[quote(identity.pk)])
+        )
+
+    def revoke_view(self, request, object_id):
+        return self._button_view(request, object_id, self._revoke)
+
+    def disable_view(self, request, object_id):
+        return self._button_view(request, object_id, self._disable)
 
     def delete_model(self, request, obj):
         services.identities_delete(identities=[obj])
