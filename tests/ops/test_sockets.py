@@ -2,6 +2,7 @@
 to the cache; the count rises as devices connect and falls as they leave."""
 
 import asyncio
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -86,4 +87,36 @@ async def test_a_socket_refused_for_too_many_is_not_counted(settings):
     assert await sockets(pool_id) == 1
     await refused.disconnect()
     await first.disconnect()
+    assert await sockets(pool_id) == 0
+
+
+async def test_sockets_of_other_processes_count_until_their_snapshot_expires(monkeypatch):
+    """Another server process publishes its own count; when it dies, its key expires and
+    its sockets stop counting. A living process writes its count again as its devices talk."""
+    from django.core.cache import cache
+
+    pool_id = await new_pool()
+    alice = await new_identity(pool_id)
+    mine = await open_device(alice)
+
+    other = "another-process"
+
+    def publish_for_another_process():
+        registry = cache.get(usage.REGISTRY_KEY) or {}
+        cache.set(usage.REGISTRY_KEY, {**registry, other: time.time()}, 600)
+        cache.set(usage._sockets_key(other), {pool_id: 4}, 600)
+
+    await sync_to_async(publish_for_another_process)()
+    assert await sockets(pool_id) == 5
+
+    await sync_to_async(cache.delete)(usage._sockets_key(other))  # it expired
+    assert await sockets(pool_id) == 1
+
+    await sync_to_async(cache.delete)(usage._sockets_key(usage.PROCESS))  # as if expired
+    assert await sockets(pool_id) == 0
+    monkeypatch.setattr(usage, "SOCKETS_REFRESH", 0.0)
+    await mine.send_json_to({"type": "ping", "id": "p"})
+    assert (await mine.receive_json_from())["type"] == "pong"
+    assert await sockets(pool_id) == 1
+    await mine.disconnect()
     assert await sockets(pool_id) == 0
