@@ -273,14 +273,17 @@ class IdentityAdmin(admin.ModelAdmin):
     list_display = ["id", "pool", "state", "merged_into", "created", "modified"]
     list_filter = ["state", "pool"]
     search_fields = ["id", "logins__subject"]
+    # Every field is read-only: state changes go through the actions, which call services.
     readonly_fields = [
         "id",
         "pool",
         "state",
         "merged_into",
         "credentials_not_before",
+        "principal_tags",
         "created",
         "modified",
+        "last_used",
         "data",
     ]
     inlines = [LoginInline, MergedIntoThisInline, MergedAwayInline]

@@ -143,3 +143,11 @@ def test_delete_action_says_it_deletes_the_data(admin_client, guest):
     page = admin_client.get(reverse(CHANGELIST)).content.decode()
     assert "Delete the selected identities and all their data" in page
     assert "Export their data as JSON" in page
+
+
+def test_the_identity_form_changes_nothing_behind_the_services(admin_client, guest):
+    page = admin_client.get(change_url(guest)).content.decode()
+    assert 'name="principal_tags"' not in page and 'name="last_used_0"' not in page
+    admin_client.post(change_url(guest), {"principal_tags": '{"role": "admin"}', "state": "x"})
+    guest.refresh_from_db()
+    assert guest.principal_tags == {} and guest.state == Identity.State.GUEST
