@@ -389,7 +389,7 @@ def guests_expire(*, now: datetime, batch: int = 500) -> dict:
     been used (no credentials or token, no dataset written) for that many days."""
     deleted: dict[str, int] = {}
     for pool in IdentityPool.objects.filter(guest_retention_days__isnull=False):
-        cutoff = now - timedelta(days=pool.guest_retention_days)
+        cutoff = now - timedelta(days=pool.guest_retention_days or 0)
         stale = (
             Identity.objects.filter(pool=pool, state=Identity.State.GUEST)
             .annotate(seen=Coalesce("last_used", "created"))
@@ -399,7 +399,7 @@ def guests_expire(*, now: datetime, batch: int = 500) -> dict:
             .order_by("pk")
         )
         count = 0
-        while chunk := list(stale[:batch]):
+        while chunk := [Identity(pk=pk) for pk in stale.values_list("pk", flat=True)[:batch]]:
             identities_delete(identities=chunk)
             count += len(chunk)
         if count:

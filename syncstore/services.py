@@ -452,7 +452,7 @@ def merged_datasets_expire(*, now: datetime) -> dict:
     deletion is an ordinary one: devices hear of it, and its tombstone row stays."""
     deleted = 0
     for pool in IdentityPool.objects.filter(merged_data_retention_days__isnull=False):
-        cutoff = now - timedelta(days=pool.merged_data_retention_days)
+        cutoff = now - timedelta(days=pool.merged_data_retention_days or 0)
         stale = (
             Dataset.objects.filter(identity__pool=pool, deleted__isnull=True, modified__lt=cutoff)
             .exclude(merge_root="")

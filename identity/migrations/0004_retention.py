@@ -4,29 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('identity', '0003_identity_principal_tags_principaltagmap'),
+        ("identity", "0003_identity_principal_tags_principaltagmap"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='identity',
-            name='last_used',
-            field=models.DateTimeField(blank=True, help_text='When the identity last got credentials or a token (to the hour); guest retention counts from it.', null=True),
+            model_name="identity",
+            name="last_used",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When the identity last got credentials or a token (to the hour); guest retention counts from it.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='identitypool',
-            name='guest_retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Delete guest identities (and their data) unused for this many days. Empty keeps guests for ever.', null=True),
+            model_name="identitypool",
+            name="guest_retention_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Delete guest identities (and their data) unused for this many days. Empty keeps guests for ever.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='identitypool',
-            name='merged_data_retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Delete the datasets a merge made to keep values that met other values (name.2, name.3…) this many days after they were last written. Empty keeps them.', null=True),
+            model_name="identitypool",
+            name="merged_data_retention_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Delete the datasets a merge made to keep values that met other values (name.2, name.3…) this many days after they were last written. Empty keeps them.",
+                null=True,
+            ),
         ),
         migrations.AddIndex(
-            model_name='identity',
-            index=models.Index(fields=['pool', 'state', 'last_used'], name='identity_id_pool_id_fb174f_idx'),
+            model_name="identity",
+            index=models.Index(
+                fields=["pool", "state", "last_used"], name="identity_id_pool_id_fb174f_idx"
+            ),
         ),
     ]

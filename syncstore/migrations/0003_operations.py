@@ -6,72 +6,142 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('identity', '0004_retention'),
-        ('syncstore', '0002_dataset_merge_root'),
+        ("identity", "0004_retention"),
+        ("syncstore", "0002_dataset_merge_root"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JobRun',
+            name="JobRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64)),
-                ('started', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('report', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True, default='')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64)),
+                ("started", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                ("report", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True, default="")),
             ],
             options={
-                'ordering': ['-started'],
-                'indexes': [models.Index(fields=['name', '-started'], name='syncstore_j_name_ce8d0c_idx')],
+                "ordering": ["-started"],
+                "indexes": [
+                    models.Index(fields=["name", "-started"], name="syncstore_j_name_ce8d0c_idx")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='BulkPublish',
+            name="BulkPublish",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('NOT_STARTED', 'Not Started'), ('IN_PROGRESS', 'In Progress'), ('FAILED', 'Failed'), ('SUCCEEDED', 'Succeeded')], default='NOT_STARTED', max_length=16)),
-                ('requested', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('completed', models.DateTimeField(blank=True, null=True)),
-                ('failure_message', models.TextField(blank=True, default='')),
-                ('datasets_published', models.IntegerField(default=0)),
-                ('pool', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='identity.identitypool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("NOT_STARTED", "Not Started"),
+                            ("IN_PROGRESS", "In Progress"),
+                            ("FAILED", "Failed"),
+                            ("SUCCEEDED", "Succeeded"),
+                        ],
+                        default="NOT_STARTED",
+                        max_length=16,
+                    ),
+                ),
+                ("requested", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("completed", models.DateTimeField(blank=True, null=True)),
+                ("failure_message", models.TextField(blank=True, default="")),
+                ("datasets_published", models.IntegerField(default=0)),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="identity.identitypool",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'bulk publish',
-                'verbose_name_plural': 'bulk publishes',
-                'indexes': [models.Index(fields=['pool', '-requested'], name='syncstore_b_pool_id_5da53e_idx')],
+                "verbose_name": "bulk publish",
+                "verbose_name_plural": "bulk publishes",
+                "indexes": [
+                    models.Index(
+                        fields=["pool", "-requested"], name="syncstore_b_pool_id_5da53e_idx"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DailyUsage',
+            name="DailyUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('syncs', models.BigIntegerField(default=0)),
-                ('pool', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='identity.identitypool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("syncs", models.BigIntegerField(default=0)),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="identity.identitypool",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('pool', 'day'), name='daily_usage_once')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("pool", "day"), name="daily_usage_once")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StreamRecord',
+            name="StreamRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sync_count', models.BigIntegerField()),
-                ('payload', models.JSONField()),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('attempts', models.IntegerField(default=0)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='syncstore.dataset')),
-                ('pool', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='identity.identitypool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sync_count", models.BigIntegerField()),
+                ("payload", models.JSONField()),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("attempts", models.IntegerField(default=0)),
+                ("last_error", models.TextField(blank=True, default="")),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="syncstore.dataset",
+                    ),
+                ),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="identity.identitypool",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['dataset', 'id'], name='syncstore_s_dataset_42c7fa_idx'), models.Index(fields=['created'], name='syncstore_s_created_f0614e_idx')],
+                "indexes": [
+                    models.Index(fields=["dataset", "id"], name="syncstore_s_dataset_42c7fa_idx"),
+                    models.Index(fields=["created"], name="syncstore_s_created_f0614e_idx"),
+                ],
             },
         ),
     ]
