@@ -71,12 +71,26 @@ class IdentityPoolForm(forms.ModelForm):
             "authenticated_role",
             "unauthenticated_role",
             "role_mappings",
+            "guest_retention_days",
+            "merged_data_retention_days",
         ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["merge_policy"].initial = self.instance.merge_policy
+
+    def clean_guest_retention_days(self):
+        return self._days(self.cleaned_data.get("guest_retention_days"))
+
+    def clean_merged_data_retention_days(self):
+        return self._days(self.cleaned_data.get("merged_data_retention_days"))
+
+    @staticmethod
+    def _days(value):
+        if value is not None and value < 1:
+            raise forms.ValidationError("At least one day; leave empty to keep for ever.")
+        return value
 
     def clean(self):
         data = super().clean() or {}
@@ -119,6 +133,10 @@ class IdentityPoolAdmin(admin.ModelAdmin):
             },
         ),
         ("Roles", {"fields": ["authenticated_role", "unauthenticated_role", "role_mappings"]}),
+        (
+            "Retention (docs/operations.md)",
+            {"fields": ["guest_retention_days", "merged_data_retention_days"]},
+        ),
         (None, {"fields": ["tags", "created", "modified"]}),
     ]
     inlines = [DefaultRoleInline]
@@ -157,7 +175,12 @@ class IdentityPoolAdmin(admin.ModelAdmin):
         else:
             created = services.pool_create(**config)
             obj.pk = created.pk
-            obj.refresh_from_db()
+        services.pool_retention_set(
+            pool=obj,
+            guest_days=form.cleaned_data.get("guest_retention_days"),
+            merged_data_days=form.cleaned_data.get("merged_data_retention_days"),
+        )
+        obj.refresh_from_db()
 
     def delete_model(self, request, obj):
         services.pool_delete(pool=obj)

@@ -259,6 +259,22 @@ def pool_developer_provider_set(*, pool: IdentityPool, name: str) -> None:
 
 
 @transaction.atomic
+def pool_retention_set(
+    *, pool: IdentityPool, guest_days: int | None, merged_data_days: int | None
+) -> None:
+    """How long the pool keeps unused guests and the datasets merges kept aside (None: for
+    ever); the retention job applies them (docs/operations.md)."""
+    for days in (guest_days, merged_data_days):
+        if days is not None and days < 1:
+            raise InvalidParameter("A retention is at least one day (or empty: for ever).")
+    IdentityPool.objects.filter(pk=pool.pk).update(
+        guest_retention_days=guest_days, merged_data_retention_days=merged_data_days
+    )
+    pool.guest_retention_days = guest_days
+    pool.merged_data_retention_days = merged_data_days
+
+
+@transaction.atomic
 def pool_delete(*, pool: IdentityPool) -> None:
     """Delete a pool, its identities and their data; their credentials stop working."""
     pool_id = pool.id

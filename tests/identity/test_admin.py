@@ -54,6 +54,8 @@ def test_adding_a_pool_in_the_admin_gives_it_default_roles(admin_client):
             "role_mappings": "{}",
             "tags": '{"team": "ops"}',
             "merge_policy": "newest",
+            "guest_retention_days": "30",
+            "merged_data_retention_days": "",
             "role_set-TOTAL_FORMS": "0",
             "role_set-INITIAL_FORMS": "0",
             "default_roles-TOTAL_FORMS": "0",
@@ -64,6 +66,7 @@ def test_adding_a_pool_in_the_admin_gives_it_default_roles(admin_client):
     pool = IdentityPool.objects.get(name="From admin")
     assert pool.tags == {"team": "ops", "cognate:merge-policy": "newest"}
     assert pool.merge_policy == "newest"
+    assert (pool.guest_retention_days, pool.merged_data_retention_days) == (30, None)
     assert pool.unauthenticated_role.name == "Cognito_From_adminUnauth_Role"
     assert pool.authenticated_role.name == "Cognito_From_adminAuth_Role"
 
