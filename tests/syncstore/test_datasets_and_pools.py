@@ -142,11 +142,14 @@ def test_cognito_events_are_set_and_removed(ops_sync, guest_pool):
     assert "SyncTrigger" in error_of(excinfo)[1]
 
 
-def test_bulk_publish_answers_with_a_clear_error(ops_sync, guest_pool):
-    for call in (ops_sync.bulk_publish, ops_sync.get_bulk_publish_details):
-        with pytest.raises(ClientError) as excinfo:
-            call(IdentityPoolId=guest_pool["IdentityPoolId"])
-        assert error_of(excinfo)[0] == "InvalidConfigurationException"
+def test_bulk_publish_needs_streams_configured(ops_sync, guest_pool):
+    pool_id = guest_pool["IdentityPoolId"]
+    details = ops_sync.get_bulk_publish_details(IdentityPoolId=pool_id)
+    assert details["BulkPublishStatus"] == "NOT_STARTED"
+    assert "BulkPublishStartTime" not in details
+    with pytest.raises(ClientError) as excinfo:
+        ops_sync.bulk_publish(IdentityPoolId=pool_id)
+    assert error_of(excinfo)[0] == "InvalidConfigurationException"
 
 
 def test_devices_need_push_configuration_then_register_and_subscribe(ops_sync, device):
