@@ -16,12 +16,14 @@ from django.utils.html import format_html
 from identity.models import IdentityPool
 from syncstore import operations, services
 from syncstore.models import (
+    BulkPublish,
     Dataset,
     Device,
     JobRun,
     PoolSyncConfig,
     PoolUsage,
     Record,
+    StreamRecord,
     Subscription,
 )
 
@@ -378,3 +380,67 @@ class JobRunAdmin(admin.ModelAdmin):
         if run.error:
             return run.error[:PREVIEW]
         return ", ".join(f"{key}: {value}" for key, value in run.report.items())[:PREVIEW]
+
+
+@admin.register(StreamRecord)
+class StreamRecordAdmin(admin.ModelAdmin):
+    """Updates waiting for their pool's Kinesis stream (docs/streams.md): read only; a row
+    here long after its update means delivery keeps failing (see its last error)."""
+
+    list_display = ("pool", "dataset", "sync_count", "created", "attempts", "error_preview")
+    list_filter = ("pool",)
+    fields = readonly_fields = (
+        "pool",
+        "dataset",
+        "sync_count",
+        "created",
+        "attempts",
+        "last_error",
+        "payload",
+    )
+    actions = ["deliver_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="last error")
+    def error_preview(self, row):
+        return row.last_error[:PREVIEW]
+
+    @admin.action(description="Try to deliver the selected records' datasets now")
+    def deliver_now(self, request, queryset):
+        from syncstore import streams
+
+        dataset_ids = sorted(set(queryset.values_list("dataset_id", flat=True)))
+        failed = sum(streams.dataset_deliver(dataset_id=i).failed for i in dataset_ids)
+        self.message_user(
+            request,
+            f"Tried {len(dataset_ids)} datasets; {len(dataset_ids) - failed} delivered, "
+            f"{failed} still failing.",
+        )
+
+
+@admin.register(BulkPublish)
+class BulkPublishAdmin(admin.ModelAdmin):
+    """BulkPublish jobs of the pools: read only (requested with the BulkPublish API)."""
+
+    list_display = ("pool", "status", "requested", "started", "completed", "datasets_published")
+    list_filter = ("status",)
+    fields = readonly_fields = (
+        "pool",
+        "status",
+        "requested",
+        "started",
+        "completed",
+        "datasets_published",
+        "failure_message",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -32,7 +32,10 @@ def test_dataset_page_shows_records_with_previews_and_tombstones(admin_client, d
     assert "gone" in body
 
 
-@pytest.mark.parametrize("name", ["dataset", "poolusage", "device", "poolsyncconfig"])
+@pytest.mark.parametrize(
+    "name",
+    ["dataset", "poolusage", "device", "poolsyncconfig", "jobrun", "streamrecord", "bulkpublish"],
+)
 def test_sync_changelists_render(admin_client, dataset, name):
     page = admin_client.get(reverse(f"admin:syncstore_{name}_changelist"))
     assert page.status_code == 200
@@ -111,3 +114,23 @@ def test_merged_dataset_actions(admin_client, merged_pair):
     kept.refresh_from_db()
     assert kept.deleted is not None
     assert values(account, "prefs")["colour"] == "red"
+
+
+def test_stream_records_and_bulk_publishes_are_shown(admin_client, dataset):
+    from syncstore.models import BulkPublish, StreamRecord
+
+    StreamRecord.objects.create(
+        pool_id=dataset.identity.pool_id,
+        dataset=dataset,
+        sync_count=1,
+        payload={"syncCount": 1},
+        attempts=3,
+        last_error="ResourceNotFoundException: stream gone",
+    )
+    BulkPublish.objects.create(
+        pool_id=dataset.identity.pool_id, status="FAILED", failure_message="no stream"
+    )
+    rows = admin_client.get(reverse("admin:syncstore_streamrecord_changelist")).content.decode()
+    assert "ResourceNotFoundException: stream gone" in rows
+    jobs = admin_client.get(reverse("admin:syncstore_bulkpublish_changelist")).content.decode()
+    assert "FAILED" in jobs
