@@ -41,7 +41,7 @@ WRITE = """async (key) => {
 
 
 def quantiles(values: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(values, n=100)
+    cuts = statistics.quantiles(values, n=100, method="inclusive")  # never beyond the max
     return cuts[49], cuts[98]
 
 
