@@ -138,7 +138,6 @@ class Update:
     records: list[RecordRow]
 
 
-@transaction.atomic
 def records_update(
     *,
     identity: Identity,
@@ -150,9 +149,36 @@ def records_update(
     """Apply the patches as one update (UpdateRecords): all or none, each patch carrying the
     record's current sync count (0 for a new key), the dataset's count raised by one. With
     `trigger` (an identity's own update), the pool's Sync Trigger sees the patches first and
-    may change them (syncstore/triggers.py)."""
+    may change them (syncstore/triggers.py); it runs before the dataset is locked, and the
+    update is refused as a conflict if the dataset changed meanwhile."""
     _check_patches(patches)
+    seen = None
+    if trigger and (target := selectors.sync_trigger_target(identity.pool_id)):
+        patches, seen = _triggered(target, identity, dataset_name, patches)
+    return _records_write(
+        identity=identity,
+        dataset_name=dataset_name,
+        patches=patches,
+        modified_by=modified_by,
+        expected_sync_count=seen,
+    )
+
+
+@transaction.atomic
+def _records_write(
+    *,
+    identity: Identity,
+    dataset_name: str,
+    patches: list[Patch],
+    modified_by: str,
+    expected_sync_count: int | None,
+) -> Update:
     dataset = _dataset_for_update(identity, dataset_name, may_create=True)
+    if expected_sync_count is not None and dataset.sync_count != expected_sync_count:
+        raise ResourceConflict(
+            f"Dataset '{dataset_name}' changed while its SyncTrigger ran (its SyncCount is now "
+            f"{dataset.sync_count}, not {expected_sync_count}); list the records and sync again."
+        )
     # Read after the lock is held: a query that takes the lock sees the rows it joins as they
     # were when it started, which would let two racing updates both pass the check.
     current = sql.records_current(dataset.id, [patch.key for patch in patches])
@@ -163,8 +189,6 @@ def records_update(
     ]
     if conflicts:
         raise RecordConflict(conflicts)
-    if trigger and (target := selectors.sync_trigger_target(identity.pool_id)):
-        patches, current = _triggered(target, identity, dataset.id, dataset_name, patches)
 
     storage, count = dataset.data_storage, dataset.record_count
     for patch in patches:
@@ -210,13 +234,25 @@ def records_update(
 
 
 def _triggered(
-    target: str, identity: Identity, dataset_id: int, name: str, patches: list[Patch]
-) -> tuple[list[Patch], dict[str, tuple[int, str | None]]]:
-    """The update's patches once the Sync Trigger has had its say (the dataset stays locked
-    while it runs, at most SYNC_TRIGGER_TIMEOUT), and the current state of every key they
-    touch. What the trigger adds is written at the record's current count: no conflict can
-    arise while the lock is held."""
-    live = {key: value for key, value, _ in sql.live_records(dataset_id)}
+    target: str, identity: Identity, name: str, patches: list[Patch]
+) -> tuple[list[Patch], int]:
+    """The update's patches once the Sync Trigger has had its say, and the dataset's sync
+    count the trigger saw. It runs outside any transaction (no lock is held while it takes
+    up to SYNC_TRIGGER_TIMEOUT); a stale patch is refused before it is called. What the
+    trigger adds is written at the record's count it saw: the update then checks, under the
+    lock, that the dataset has not changed since."""
+    state = sql.dataset_state(identity.id, name, lock=False)
+    dataset_id = state.id if state is not None and state.exists else None
+    count = state.sync_count if state is not None else 0
+    current = sql.records_current(dataset_id, [p.key for p in patches]) if dataset_id else {}
+    conflicts = [
+        {"Key": patch.key, "SyncCount": have, "SentSyncCount": patch.sync_count}
+        for patch in patches
+        if (have := current.get(patch.key, (0, None))[0]) != patch.sync_count
+    ]
+    if conflicts:
+        raise RecordConflict(conflicts)
+    live = {key: value for key, value, _ in sql.live_records(dataset_id)} if dataset_id else {}
     patches, extra = triggers.patches_through_trigger(
         target=target,
         pool_id=identity.pool_id,
@@ -225,17 +261,17 @@ def _triggered(
         current=live,
         patches=patches,
     )
-    current = sql.records_current(dataset_id, [patch.key for patch in patches] + list(extra))
+    counts = sql.records_current(dataset_id, list(extra)) if dataset_id else {}
     for key, value in extra.items():
-        count = current.get(key, (0, None))[0]
-        patches.append(Patch(key, "remove" if value is None else "replace", value, count))
+        have = counts.get(key, (0, None))[0]
+        patches.append(Patch(key, "remove" if value is None else "replace", value, have))
     try:
         _check_patches(patches)
     except InvalidParameter as error:
         raise InvalidLambdaFunctionOutput(
             f"The SyncTrigger {target} returned a record Cognate cannot store: {error.message}"
         ) from None
-    return patches, current
+    return patches, count
 
 
 def _published(

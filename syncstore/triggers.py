@@ -14,12 +14,14 @@ import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import boto3
 import requests
+import urllib3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 from django.conf import settings
@@ -138,13 +140,17 @@ def invoke(target: str, event: dict) -> Any:
 
 @functools.cache
 def _lambda_client(region: str):
+    # Connecting and answering together keep within the limit.
     timeout = settings.SYNC_TRIGGER_TIMEOUT
+    connect = min(1.0, timeout / 5)
     return boto3.client(
         "lambda",
         region_name=region,
         endpoint_url=settings.COGNATE_LAMBDA_ENDPOINT_URL,
         config=Config(
-            connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1}
+            connect_timeout=connect,
+            read_timeout=timeout - connect,
+            retries={"total_max_attempts": 1},
         ),
     )
 
@@ -196,18 +202,24 @@ def _invoke_webhook(url: str, event: dict) -> Any:
     if settings.SYNC_TRIGGER_WEBHOOK_SECRET:
         digest = hmac.new(settings.SYNC_TRIGGER_WEBHOOK_SECRET.encode(), body, hashlib.sha256)
         headers["X-Cognate-Signature"] = f"sha256={digest.hexdigest()}"
-    timeout = settings.SYNC_TRIGGER_TIMEOUT
+    deadline = time.monotonic() + settings.SYNC_TRIGGER_TIMEOUT
     try:
         with requests.post(
-            url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            url,
+            data=body,
+            headers=headers,
+            timeout=settings.SYNC_TRIGGER_TIMEOUT,
+            allow_redirects=False,
+            stream=True,
         ) as response:
-            payload = response.raw.read(MAX_OUTPUT_BYTES + 1, decode_content=True)
-    except requests.Timeout:
+            payload = _read_by(response, deadline, url)
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):
         raise _timed_out(url) from None
-    except requests.RequestException as error:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         logger.warning("SyncTrigger %s unreachable: %s", url, error)
         raise LambdaSocketTimeout(
-            f"The SyncTrigger webhook {url} could not be reached; nothing was written."
+            f"The SyncTrigger webhook {url} could not be reached or broke off its answer; "
+            "nothing was written."
         ) from None
     if response.status_code == 429:
         raise LambdaThrottled(
@@ -222,6 +234,20 @@ def _invoke_webhook(url: str, event: dict) -> Any:
     return _decoded(url, payload)
 
 
+def _read_by(response, deadline: float, url: str) -> bytes:
+    """The answer's body, read in pieces so the whole call keeps to its time limit (a
+    per-read timeout alone lets a slow drip run on)."""
+    chunks, size = [], 0
+    while chunk := response.raw.read1(64 * 1024):  # whatever has arrived, one read at most
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_OUTPUT_BYTES:
+            break
+        if time.monotonic() > deadline:
+            raise _timed_out(url)
+    return b"".join(chunks)
+
+
 def _decoded(target: str, payload: bytes) -> Any:
     if len(payload) > MAX_OUTPUT_BYTES:
         raise InvalidLambdaFunctionOutput(
@@ -229,7 +255,7 @@ def _decoded(target: str, payload: bytes) -> Any:
         )
     try:
         return json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidLambdaFunctionOutput(
             f"The SyncTrigger {_name(target)} returned output that is not JSON: "
             f"{payload[:80].decode(errors='replace')!r}."

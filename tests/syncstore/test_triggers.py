@@ -40,7 +40,7 @@ class Webhook:
                 outer.events.append(json.loads(body))
                 outer.signatures.append(self.headers.get("X-Cognate-Signature"))
                 outer.bodies.append(body)
-                status, answer, delay = outer.answer(event)
+                status, answer, delay, *how = outer.answer(event)
                 time.sleep(delay)
                 payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
                 try:
@@ -48,7 +48,16 @@ class Webhook:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if how == ["drip"]:  # a byte at a time, each in time, the whole too slow
+                        for byte in payload:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.4)
+                    elif how == ["stall"]:  # the headers, then nothing
+                        self.wfile.flush()
+                        time.sleep(4)
+                    else:
+                        self.wfile.write(payload)
                 except OSError:
                     pass  # the caller gave up waiting
 
@@ -221,9 +230,21 @@ def test_a_webhook_that_times_out_writes_nothing(ops_sync, pool, device, webhook
     assert values(device) == ({}, 0)
 
 
+@pytest.mark.parametrize("how", ["stall", "drip"])
+def test_a_webhook_that_stalls_or_drips_its_answer_times_out(ops_sync, pool, device, webhook, how):
+    set_trigger(ops_sync, pool, webhook.url)
+    webhook.answer = lambda event: (200, event, 0, how)
+    with pytest.raises(ClientError) as caught:
+        device.put("k", "v")
+    assert error_of(caught) == ("LambdaSocketTimeoutException", 400)
+    webhook.answer = lambda event: (200, event, 0)
+    assert values(device) == ({}, 0)
+
+
 @pytest.mark.parametrize(
     "answer",
     [
+        b"[" * 100_000,
         b"not json",
         {"datasetRecords": "nope"},
         {"datasetRecords": {"k": {"newValue": 5, "op": "replace"}}},
@@ -231,7 +252,15 @@ def test_a_webhook_that_times_out_writes_nothing(ops_sync, pool, device, webhook
         {"datasetRecords": {"bad key!": {"newValue": "v", "op": "replace"}}},
         [],
     ],
-    ids=["not-json", "records-not-object", "value-not-string", "unknown-op", "bad-key", "list"],
+    ids=[
+        "too-deep",
+        "not-json",
+        "records-not-object",
+        "value-not-string",
+        "unknown-op",
+        "bad-key",
+        "list",
+    ],
 )
 def test_bad_output_is_refused_and_nothing_is_written(ops_sync, pool, device, webhook, answer):
     set_trigger(ops_sync, pool, webhook.url)
@@ -397,3 +426,42 @@ async def test_pushes_over_the_websocket_go_through_the_trigger(settings, webhoo
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dataset_changed_while_the_trigger_ran_is_a_conflict(settings, webhook):
+    """The trigger runs with no lock held: an update that lands meanwhile wins, and the
+    triggered one is refused whole, to be synced again."""
+    from identity import selectors as identity_selectors
+    from identity import services as identity_services
+    from syncstore import services as sync_services
+
+    settings.SYNC_TRIGGER_ALLOW_HTTP = True
+    pool = identity_services.pool_create(name="racing", allow_unauthenticated=True)
+    guest = identity_services.identity_create_guest(pool=identity_selectors.pool_view(pool.id))
+    sync_services.events_set(pool_id=pool.id, events={"SyncTrigger": webhook.url})
+
+    def meanwhile(event):
+        # Another device writes while the trigger is being asked.
+        sync_services.records_update(
+            identity=guest,
+            dataset_name="notes",
+            patches=[sync_services.Patch("other", "replace", "first", 0)],
+            modified_by="other device",
+        )
+        return 200, event, 0
+
+    webhook.answer = meanwhile
+    with pytest.raises(sync_services.ResourceConflict) as caught:
+        sync_services.records_update(
+            identity=guest,
+            dataset_name="notes",
+            patches=[sync_services.Patch("mine", "replace", "late", 0)],
+            modified_by="this device",
+            trigger=True,
+        )
+    assert "changed while its SyncTrigger ran" in caught.value.message
+    webhook.answer = lambda event: (200, event, 0)
+    from syncstore.models import Record
+
+    assert dict(Record.objects.values_list("key", "value")) == {"other": "first"}
