@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
@@ -253,33 +254,65 @@ def update_capture(
             operation=operation,
         ),
     )
+    transaction.on_commit(lambda: delivery_queue(dataset_id))
+
+
+# One delivery task per dataset is queued at a time: while one waits (or backs off after a
+# failure) the updates that follow ride with it instead of queueing their own.
+QUEUED_FOR = 300
+
+
+def _queued_key(dataset_id: int) -> str:
+    return f"stream-delivery-queued:{dataset_id}"
+
+
+def delivery_queue(dataset_id: int) -> None:
+    """Queue the dataset's delivery unless a task for it is already waiting (after commit:
+    a task that starts after this sees the update's row)."""
     from syncstore.tasks import stream_deliver  # tasks import this module
 
-    enqueue_after_commit(stream_deliver, dataset_id)
+    try:
+        if not cache.add(_queued_key(dataset_id), 1, QUEUED_FOR):
+            return
+        stream_deliver.delay(dataset_id)
+    except Exception:  # the row waits for the streams-redeliver sweep
+        logger.exception("could not queue the stream delivery of dataset %s", dataset_id)
+
+
+def delivery_started(dataset_id: int) -> None:
+    """A delivery task starts: updates from now on queue another one."""
+    cache.delete(_queued_key(dataset_id))
+
+
+def delivery_deferred(dataset_id: int, seconds: float) -> None:
+    """A delivery failed and is tried again in `seconds`: updates meanwhile ride with it."""
+    cache.set(_queued_key(dataset_id), 1, max(1, int(seconds)))
 
 
 # --- Kinesis ----------------------------------------------------------------------------------
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[str, bool], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def kinesis_client(pool_id: str):
+def kinesis_client(pool_id: str, *, quick: bool = False):
     """A Kinesis client in the pool's region (the part of its id before ':'), with
-    Cognate's own AWS credentials and COGNATE_KINESIS_ENDPOINT_URL. Clients are shared."""
+    Cognate's own AWS credentials and COGNATE_KINESIS_ENDPOINT_URL. Clients are shared.
+    A `quick` one (deliveries run inline, in a request's process) tries once, briefly:
+    an unreachable stream must not hold up the request; the sweep tries again."""
     region = pool_id.split(":", 1)[0]
     with _clients_lock:
-        if region not in _clients:
-            _clients[region] = boto3.session.Session().client(
+        if (region, quick) not in _clients:
+            _clients[region, quick] = boto3.session.Session().client(
                 "kinesis",
                 endpoint_url=settings.COGNATE_KINESIS_ENDPOINT_URL,
                 region_name=region,
                 config=Config(
-                    connect_timeout=5,
-                    read_timeout=20,
-                    retries={"max_attempts": 3, "mode": "standard"},
+                    connect_timeout=2 if quick else 5,
+                    read_timeout=5 if quick else 20,
+                    retries={"max_attempts": 1 if quick else 3, "mode": "standard"},
                 ),
             )
-        return _clients[region]
+        return _clients[region, quick]
 
 
 def _error_code(error: Exception) -> str:
@@ -306,7 +339,7 @@ class Delivery:
     error: str = ""
 
 
-def dataset_deliver(*, dataset_id: int) -> Delivery:
+def dataset_deliver(*, dataset_id: int, quick: bool = False) -> Delivery:
     """Send the dataset's pending stream records to Kinesis, oldest first, each after the one
     before (SequenceNumberForOrdering), deleting them once sent. A failure stops at that
     record and notes it there; the caller retries later."""
@@ -331,7 +364,7 @@ def dataset_deliver(*, dataset_id: int) -> Delivery:
                     id__in=[row.id for row in pending]
                 ).delete()[0]
                 continue
-            client = kinesis_client(pool_id)
+            client = kinesis_client(pool_id, quick=quick)
             sent: list[int] = []
             previous: str | None = None
             for row in pending:
@@ -412,11 +445,17 @@ def pending_redeliver(*, now: datetime, budget: float = 45.0) -> dict:
             report.failed += 1
             failing.add(row["pool_id"])
     lost = BulkPublish.objects.filter(
-        status=BulkPublish.Status.NOT_STARTED, requested__lt=now - BULK_REQUEUE_AFTER
+        status__in=ACTIVE, requested__lt=now - BULK_REQUEUE_AFTER
     ).values_list("id", flat=True)
     from syncstore.tasks import bulk_publish_run
 
     for job_id in lost:
+        # Not while a worker runs it, and once per BULK_REQUEUE_AFTER while it waits in a
+        # backlogged queue.
+        if cache.get(_bulk_lease_key(job_id)) is not None:
+            continue
+        if not cache.add(_bulk_queued_key(job_id), 1, int(BULK_REQUEUE_AFTER.total_seconds())):
+            continue
         enqueue_after_commit(bulk_publish_run, job_id)
         report.bulk_publishes_queued += 1
     return report.as_dict()
@@ -556,7 +595,7 @@ def _live_datasets(pool_id: str) -> Iterator[list[tuple]]:
         yield [(*row, records.get(row[0], [])) for row in chunk]
 
 
-def _republish(job: BulkPublish, stream: str) -> int:
+def _republish(job: BulkPublish, stream: str, lease: str) -> int:
     """Send every live dataset of the job's pool; the number sent. Up to BULK_IN_FLIGHT
     PutRecords calls run while the next datasets are read (order does not matter here)."""
     client = kinesis_client(job.pool_id)
@@ -570,6 +609,7 @@ def _republish(job: BulkPublish, stream: str) -> int:
             future, published = in_flight.popleft()
             future.result()  # raises what the batch raised
             BulkPublish.objects.filter(pk=job.pk).update(datasets_published=published)
+            cache.touch(lease, BULK_LEASE)
 
     with ThreadPoolExecutor(max_workers=BULK_IN_FLIGHT) as senders:
         try:
@@ -609,10 +649,35 @@ def _bulk_finish(job_id: int, status: str, message: str = "") -> None:
     )
 
 
+# A running bulk publish holds a lease in the cache, renewed after every batch: a second
+# task for the same job (queued twice, or redelivered by the broker) leaves it alone, and a
+# job whose worker died (no lease, still IN_PROGRESS) is started again by the sweep.
+BULK_LEASE = 300
+
+
+def _bulk_lease_key(job_id: int) -> str:
+    return f"bulk-publish-running:{job_id}"
+
+
+def _bulk_queued_key(job_id: int) -> str:
+    return f"bulk-publish-queued:{job_id}"
+
+
 def bulk_publish_run(*, job_id: int) -> BulkPublish | None:
-    """Run a bulk publish: every live dataset of the pool as one Kinesis record (all its
-    live records, syncCount the dataset's), in PutRecords batches. A finished job is left
-    as it is; a job found IN_PROGRESS (its worker was lost) starts again."""
+    """Run a bulk publish, unless another worker is running it: every live dataset of the
+    pool as one Kinesis record (all its live records, syncCount the dataset's), in
+    PutRecords batches. A finished job is left as it is; a job found IN_PROGRESS with no
+    lease (its worker was lost) starts again."""
+    lease = _bulk_lease_key(job_id)
+    if not cache.add(lease, 1, BULK_LEASE):
+        return BulkPublish.objects.filter(pk=job_id).first()
+    try:
+        return _bulk_publish_run(job_id, lease)
+    finally:
+        cache.delete(lease)
+
+
+def _bulk_publish_run(job_id: int, lease: str) -> BulkPublish | None:
     with transaction.atomic():
         job = BulkPublish.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status in FINISHED:
@@ -628,7 +693,7 @@ def bulk_publish_run(*, job_id: int) -> BulkPublish | None:
                 "Cognito Streams was turned off (StreamingStatus DISABLED) before the bulk "
                 "publish ran; enable it and ask again."
             )
-        count = _republish(job, stream)
+        count = _republish(job, stream, lease)
     except BulkFailure as failure:
         _bulk_finish(job_id, BulkPublish.Status.FAILED, str(failure))
     except (ClientError, BotoCoreError) as error:

@@ -15,22 +15,31 @@ def usage_flush() -> dict:
 
 
 # --- Cognito Streams and BulkPublish (syncstore/streams.py) ---------------------------------
-@shared_task(bind=True, max_retries=None, ignore_result=True)
+@shared_task(bind=True, max_retries=8, ignore_result=True)
 def stream_deliver(self, dataset_id: int) -> None:
     """Send a dataset's pending stream records to Kinesis, in order; retried with
-    exponential backoff (at most STREAMS_RETRY_MAX_DELAY apart) until they are delivered.
-    Run inline (no worker), a failure is left to the streams-redeliver sweep: a request
-    never waits for retries nor fails because of the stream."""
+    exponential backoff (at most STREAMS_RETRY_MAX_DELAY apart), then left to the
+    streams-redeliver sweep, which tries every minute until they are delivered. Run inline
+    (no worker) it tries once, briefly, and leaves a failure to the sweep: a request never
+    waits for retries nor fails because of the stream."""
     import random
 
     from django.conf import settings
 
     from syncstore import streams
 
-    outcome = streams.dataset_deliver(dataset_id=dataset_id)
-    if outcome.failed and not self.request.is_eager:
-        delay = min(2 ** (self.request.retries + 1), settings.STREAMS_RETRY_MAX_DELAY)
-        raise self.retry(countdown=delay * random.uniform(0.5, 1.0))
+    streams.delivery_started(dataset_id)
+    eager = bool(self.request.is_eager)
+    outcome = streams.dataset_deliver(dataset_id=dataset_id, quick=eager)
+    if not outcome.failed:
+        return
+    delay = min(2 ** (self.request.retries + 1), settings.STREAMS_RETRY_MAX_DELAY)
+    delay *= random.uniform(0.5, 1.0)
+    if eager or self.request.retries >= self.max_retries:
+        streams.delivery_deferred(dataset_id, settings.STREAMS_RETRY_MAX_DELAY)
+        return
+    streams.delivery_deferred(dataset_id, delay)
+    raise self.retry(countdown=delay)
 
 
 @shared_task
