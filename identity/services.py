@@ -387,8 +387,18 @@ def identities_delete(*, identities: list[Identity]) -> None:
 
 # --- Retention --------------------------------------------------------------------------------
 TOUCH_EVERY = timedelta(hours=1)
+
+
 # Past this, no credential or token issued before a revocation can still be valid.
-REVOCATION_KEPT_FOR = timedelta(hours=25)  # developer tokens live 24 hours at most
+def _revocation_kept_for() -> timedelta:
+    """Past this, no credential or token issued before a revocation can still be valid
+    (developer tokens live up to 24 hours; the others as configured)."""
+    longest = max(
+        MAX_TOKEN_DURATION,
+        settings.COGNATE_OPENID_TOKEN_LIFETIME,
+        settings.COGNATE_CREDENTIALS_LIFETIME,
+    )
+    return timedelta(seconds=longest + 3600)
 
 
 def identity_touch(identity: Identity, *, at: datetime | None = None) -> None:
@@ -415,9 +425,16 @@ def guests_expire(*, now: datetime, batch: int = 500) -> dict:
             .order_by("pk")
         )
         count = 0
-        while chunk := [Identity(pk=pk) for pk in stale.values_list("pk", flat=True)[:batch]]:
-            identities_delete(identities=chunk)
-            count += len(chunk)
+        while ids := list(stale.values_list("pk", flat=True)[:batch]):
+            with transaction.atomic():
+                # Lock them, then look again: a guest given credentials (or a dataset write
+                # that created its dataset) since the first look stays.
+                list(Identity.objects.select_for_update().filter(pk__in=ids).values("pk"))
+                still = list(stale.filter(pk__in=ids).values_list("pk", flat=True))
+                identities_delete(identities=[Identity(pk=pk) for pk in still])
+            count += len(still)
+            if not still:
+                break
         if count:
             deleted[pool.id] = count
     return {"guests_deleted": sum(deleted.values()), "by_pool": deleted}
@@ -428,7 +445,7 @@ def revocations_prune(*, now: datetime) -> dict:
     """Forget revocations older than any credential or token can live (disabled identities
     stay refused by their state)."""
     pruned = (
-        Identity.objects.filter(credentials_not_before__lt=now - REVOCATION_KEPT_FOR)
+        Identity.objects.filter(credentials_not_before__lt=now - _revocation_kept_for())
         .exclude(state=Identity.State.DISABLED)
         .update(credentials_not_before=None)
     )

@@ -410,7 +410,12 @@ class StreamRecordAdmin(admin.ModelAdmin):
     def error_preview(self, row):
         return row.last_error[:PREVIEW]
 
-    @admin.action(description="Try to deliver the selected records' datasets now")
+    def has_deliver_permission(self, request):
+        return request.user.is_superuser
+
+    @admin.action(
+        description="Try to deliver the selected records' datasets now", permissions=["deliver"]
+    )
     def deliver_now(self, request, queryset):
         from syncstore import streams
 

@@ -149,6 +149,13 @@ def test_erase_deletes_the_person_and_the_guest_merged_into_them(
     assert Record.objects.filter(dataset__identity=bystander).count() == 1  # others untouched
 
 
+def test_erase_of_an_identity_merged_away_points_to_where_its_data_is(person):
+    guest_id = Merge.objects.get(survivor=person).merged_identity_id
+    with pytest.raises(CommandError, match=f"merged into {person.id}"):
+        erase("--identity", guest_id, "--yes")
+    assert Identity.objects.filter(pk__in=[guest_id, person.id]).count() == 2
+
+
 def test_erase_by_developer_user_with_noinput(person):
     printed = erase("--developer-user", "user-100", "--noinput")
     assert "Erased:" in printed

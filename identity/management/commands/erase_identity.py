@@ -30,6 +30,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         named = person_identities(options)
+        for identity in named:
+            if identity.merged_into_id:
+                raise CommandError(
+                    f"{identity.id} was merged into {identity.merged_into_id}, where its data "
+                    f"and logins are now: erase that one (--identity "
+                    f"{identity.merged_into_id}) to erase the person. Nothing was deleted."
+                )
         identities = named + operations.merged_into(named)
         summary = operations.erasure_summary(identities)
         listing = "\n".join(f"  {identity.id} ({identity.state})" for identity in identities)
