@@ -422,5 +422,9 @@ STREAMS_RETRY_MAX_DELAY = env.int("STREAMS_RETRY_MAX_DELAY", default=300)
 SYNC_TRIGGER_TIMEOUT = env.float("SYNC_TRIGGER_TIMEOUT", default=5.0)
 # Webhook triggers must be https:// unless this is set (local development and tests).
 SYNC_TRIGGER_ALLOW_HTTP = env.bool("SYNC_TRIGGER_ALLOW_HTTP", default=False)
+# Webhooks on loopback, private or link-local addresses are refused unless this is set.
+SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = env.bool(
+    "SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES", default=False
+)
 # When set, webhook calls carry X-Cognate-Signature: sha256=<HMAC of the body with this key>.
 SYNC_TRIGGER_WEBHOOK_SECRET = env.str("SYNC_TRIGGER_WEBHOOK_SECRET", default="")

@@ -11,10 +11,13 @@ JSON POST and answers with the JSON output. docs/operations.md describes the con
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
+import socket
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -196,7 +199,31 @@ def _invoke_lambda(arn: str, event: dict) -> Any:
     return _decoded(arn, payload)
 
 
+def _check_address(url: str) -> None:
+    """Refuse a webhook whose host resolves to a loopback, private, link-local or otherwise
+    internal address (an operator key limited to a pool must not reach the server's own
+    network), unless SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES allows it."""
+    if settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES:
+        return
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        raise LambdaSocketTimeout(
+            f"The SyncTrigger webhook host {host!r} could not be resolved; nothing was written."
+        ) from None
+    for address in addresses:
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
+        if not ip.is_global:
+            raise InvalidLambdaFunctionOutput(
+                f"The SyncTrigger webhook {url} resolves to {ip}, an internal address Cognate "
+                "does not call (SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES allows it); nothing was "
+                "written."
+            )
+
+
 def _invoke_webhook(url: str, event: dict) -> Any:
+    _check_address(url)
     body = json.dumps(event, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "Cognate-SyncTrigger/1"}
     if settings.SYNC_TRIGGER_WEBHOOK_SECRET:

@@ -99,6 +99,7 @@ def server(tmp_path_factory, moto):
         tmp_path_factory.mktemp("triggers"),
         label="triggers",
         SYNC_TRIGGER_ALLOW_HTTP="true",
+        SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES="true",  # the webhook listens on 127.0.0.1
         SYNC_TRIGGER_TIMEOUT="1.5",
         SYNC_TRIGGER_WEBHOOK_SECRET=SECRET,
         COGNATE_LAMBDA_ENDPOINT_URL=moto,
@@ -395,6 +396,7 @@ async def test_pushes_over_the_websocket_go_through_the_trigger(settings, webhoo
     from tests.syncstore.test_consumer import device, new_identity, patch, request
 
     settings.SYNC_TRIGGER_ALLOW_HTTP = True
+    settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = True
     settings.SYNC_TRIGGER_WEBHOOK_SECRET = ""
     webhook.events.clear()
 
@@ -437,6 +439,7 @@ def test_a_dataset_changed_while_the_trigger_ran_is_a_conflict(settings, webhook
     from syncstore import services as sync_services
 
     settings.SYNC_TRIGGER_ALLOW_HTTP = True
+    settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = True
     pool = identity_services.pool_create(name="racing", allow_unauthenticated=True)
     guest = identity_services.identity_create_guest(pool=identity_selectors.pool_view(pool.id))
     sync_services.events_set(pool_id=pool.id, events={"SyncTrigger": webhook.url})
@@ -465,3 +468,31 @@ def test_a_dataset_changed_while_the_trigger_ran_is_a_conflict(settings, webhook
     from syncstore.models import Record
 
     assert dict(Record.objects.values_list("key", "value")) == {"other": "first"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1"])
+def test_webhooks_on_internal_addresses_are_refused(settings, webhook, host):
+    from identity import selectors as identity_selectors
+    from identity import services as identity_services
+    from syncstore import services as sync_services
+    from syncstore.models import Dataset
+
+    settings.SYNC_TRIGGER_ALLOW_HTTP = True
+    settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = False
+    pool = identity_services.pool_create(name="internal", allow_unauthenticated=True)
+    guest = identity_services.identity_create_guest(pool=identity_selectors.pool_view(pool.id))
+    url = webhook.url.replace("127.0.0.1", host)
+    sync_services.events_set(pool_id=pool.id, events={"SyncTrigger": url})
+    webhook.events.clear()
+    with pytest.raises(sync_services.InvalidLambdaFunctionOutput) as caught:
+        sync_services.records_update(
+            identity=guest,
+            dataset_name="notes",
+            patches=[sync_services.Patch("k", "replace", "v", 0)],
+            modified_by="device",
+            trigger=True,
+        )
+    assert "internal address" in caught.value.message
+    assert webhook.events == []
+    assert not Dataset.objects.filter(identity=guest).exists()
