@@ -12,9 +12,9 @@ REDIS_URL a real Celery worker runs the job; without it the job runs inline in t
 """
 
 import argparse
+import contextlib
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +23,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.servers import ROOT, cognate, kinesis_server, stop
+from tests.support.servers import celery_worker, cognate, moto
 
 KEY = re.compile(r"AWS_ACCESS_KEY_ID=(\S+)\s+AWS_SECRET_ACCESS_KEY=(\S+)")
 REGION = "us-east-1"
@@ -104,7 +104,7 @@ def main() -> None:
 
     with (
         tempfile.TemporaryDirectory() as tmp,
-        kinesis_server() as kinesis_url,
+        moto() as kinesis_url,
         cognate(
             Path(tmp),
             label="bulk",
@@ -156,25 +156,8 @@ def main() -> None:
             },
         )
 
-        worker = None
-        if os.environ.get("REDIS_URL"):
-            worker = subprocess.Popen(
-                [
-                    str(ROOT / ".venv/bin/celery"),
-                    "-A",
-                    "config",
-                    "worker",
-                    "--pool",
-                    "solo",
-                    "-Q",
-                    server.env["REDIS_KEY_PREFIX"],
-                    "--loglevel",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=server.env,
-            )
-        try:
+        worker = bool(os.environ.get("REDIS_URL"))
+        with celery_worker(server) if worker else contextlib.nullcontext():
             requested = time.perf_counter()
             sync.bulk_publish(IdentityPoolId=pool_id)
             while True:
@@ -183,9 +166,6 @@ def main() -> None:
                     break
                 time.sleep(0.2)
             wall = time.perf_counter() - requested
-        finally:
-            if worker is not None:
-                stop(worker)
         if details["BulkPublishStatus"] != "SUCCEEDED":
             raise SystemExit(f"bulk publish failed: {details.get('FailureMessage')}")
         job = (details["BulkPublishCompleteTime"] - details["BulkPublishStartTime"]).total_seconds()

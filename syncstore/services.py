@@ -69,6 +69,17 @@ class RecordConflict(ResourceConflict):
         self.conflicts = conflicts
 
 
+def _refuse_stale(patches: list[Patch], current: dict[str, tuple[int, str | None]]) -> None:
+    """Refuse the whole update if any patch does not carry its record's current count."""
+    conflicts = [
+        {"Key": patch.key, "SyncCount": have, "SentSyncCount": patch.sync_count}
+        for patch in patches
+        if (have := current.get(patch.key, (0, None))[0]) != patch.sync_count
+    ]
+    if conflicts:
+        raise RecordConflict(conflicts)
+
+
 def record_size(key: str, value: str | None) -> int:
     """Bytes a record counts towards the dataset limit (tombstones count nothing)."""
     if value is None:
@@ -182,13 +193,7 @@ def _records_write(
     # Read after the lock is held: a query that takes the lock sees the rows it joins as they
     # were when it started, which would let two racing updates both pass the check.
     current = sql.records_current(dataset.id, [patch.key for patch in patches])
-    conflicts = [
-        {"Key": patch.key, "SyncCount": have, "SentSyncCount": patch.sync_count}
-        for patch in patches
-        if (have := current.get(patch.key, (0, None))[0]) != patch.sync_count
-    ]
-    if conflicts:
-        raise RecordConflict(conflicts)
+    _refuse_stale(patches, current)
 
     storage, count = dataset.data_storage, dataset.record_count
     for patch in patches:
@@ -245,13 +250,7 @@ def _triggered(
     dataset_id = state.id if state is not None and state.exists else None
     count = state.sync_count if state is not None else 0
     current = sql.records_current(dataset_id, [p.key for p in patches]) if dataset_id else {}
-    conflicts = [
-        {"Key": patch.key, "SyncCount": have, "SentSyncCount": patch.sync_count}
-        for patch in patches
-        if (have := current.get(patch.key, (0, None))[0]) != patch.sync_count
-    ]
-    if conflicts:
-        raise RecordConflict(conflicts)
+    _refuse_stale(patches, current)
     live = {key: value for key, value, _ in sql.live_records(dataset_id)} if dataset_id else {}
     patches, extra = triggers.patches_through_trigger(
         target=target,

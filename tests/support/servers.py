@@ -217,37 +217,8 @@ def cognate_server(*, workers: int = 1) -> Iterator[tuple[str, str]]:
 
 
 @contextlib.contextmanager
-def moto_server() -> Iterator[tuple[str, str]]:
-    """moto's server with one identity pool that allows guests: (endpoint, pool id)."""
-    import boto3
-
-    port = free_port()
-    process = subprocess.Popen(
-        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        wait_for(f"{endpoint}/moto-api/", process=process)
-        client = boto3.client(
-            "cognito-identity",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        pool = client.create_identity_pool(
-            IdentityPoolName="bench", AllowUnauthenticatedIdentities=True
-        )
-        yield endpoint, pool["IdentityPoolId"]
-    finally:
-        stop(process)
-
-
-@contextlib.contextmanager
-def kinesis_server() -> Iterator[str]:
-    """moto's server for Kinesis (any credentials, e.g. "testing"): its endpoint."""
+def moto() -> Iterator[str]:
+    """moto's server (any credentials, e.g. "testing"): its endpoint."""
     port = free_port()
     process = subprocess.Popen(
         [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -260,3 +231,50 @@ def kinesis_server() -> Iterator[str]:
         yield endpoint
     finally:
         stop(process)
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[tuple[str, str]]:
+    """moto's server with one identity pool that allows guests: (endpoint, pool id)."""
+    import boto3
+
+    with moto() as endpoint:
+        client = boto3.client(
+            "cognito-identity",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        pool = client.create_identity_pool(
+            IdentityPoolName="bench", AllowUnauthenticatedIdentities=True
+        )
+        yield endpoint, pool["IdentityPoolId"]
+
+
+@contextlib.contextmanager
+def celery_worker(server: Cognate, log: Path | None = None) -> Iterator[subprocess.Popen]:
+    """A real Celery worker (solo pool) on the server's environment and queue."""
+    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    worker = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/celery"),
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            server.env["REDIS_KEY_PREFIX"],
+            "--loglevel",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=server.env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield worker
+    finally:
+        stop(worker)

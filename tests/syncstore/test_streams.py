@@ -5,7 +5,6 @@ reached the stream is read back with boto3's kinesis client (reference §3.10)."
 import dataclasses
 import datetime
 import json
-import subprocess
 import time
 import uuid
 
@@ -43,7 +42,7 @@ PAYLOAD_FIELDS = {
 # --- Servers and clients ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kinesis_endpoint():
-    with servers.kinesis_server() as endpoint:
+    with servers.moto() as endpoint:
         yield endpoint
 
 
@@ -483,25 +482,7 @@ def test_a_celery_worker_on_redis_delivers_updates_and_runs_bulk_publish(
             setup.sync.bulk_publish(IdentityPoolId=pool_id)
         assert error_of(excinfo)[0] == "DuplicateRequestException"
 
-        worker = subprocess.Popen(
-            [
-                str(servers.ROOT / ".venv/bin/celery"),
-                "-A",
-                "config",
-                "worker",
-                "--pool",
-                "solo",
-                "-Q",
-                server.env["REDIS_KEY_PREFIX"],
-                "--loglevel",
-                "warning",
-            ],
-            cwd=servers.ROOT,
-            env=server.env,
-            stdout=open(tmp_path / "worker.log", "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-        )
-        try:
+        with servers.celery_worker(server, tmp_path / "worker.log"):
             eventually(
                 lambda: (
                     setup.sync.get_bulk_publish_details(IdentityPoolId=pool_id)["BulkPublishStatus"]
@@ -523,5 +504,3 @@ def test_a_celery_worker_on_redis_delivers_updates_and_runs_bulk_publish(
             assert [p["kinesisSyncRecords"][0]["value"] for p in received] == [
                 str(count - 1) for count in counts
             ]
-        finally:
-            servers.stop(worker)

@@ -77,20 +77,10 @@ class Webhook:
 
 @pytest.fixture(scope="module")
 def moto():
-    port = servers.free_port()
-    process = servers.subprocess.Popen(
-        [servers.PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=servers.subprocess.DEVNULL,
-        stderr=servers.subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        servers.wait_for(f"{endpoint}/moto-api/", process=process)
+    with servers.moto() as endpoint:
         # moto's Lambda without Docker: invocations answer with queued results or the event.
         requests.post(f"{endpoint}/moto-api/config", json={"lambda": {"use_docker": False}})
         yield endpoint
-    finally:
-        servers.stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -430,19 +420,26 @@ async def test_pushes_over_the_websocket_go_through_the_trigger(settings, webhoo
     await sync_to_async(connections.close_all)()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_dataset_changed_while_the_trigger_ran_is_a_conflict(settings, webhook):
-    """The trigger runs with no lock held: an update that lands meanwhile wins, and the
-    triggered one is refused whole, to be synced again."""
+def guest_with_trigger(url: str):
+    """In this process: a guest of a new pool whose SyncTrigger is `url`."""
     from identity import selectors as identity_selectors
     from identity import services as identity_services
     from syncstore import services as sync_services
 
+    pool = identity_services.pool_create(name="triggered", allow_unauthenticated=True)
+    sync_services.events_set(pool_id=pool.id, events={"SyncTrigger": url})
+    return identity_services.identity_create_guest(pool=identity_selectors.pool_view(pool.id))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dataset_changed_while_the_trigger_ran_is_a_conflict(settings, webhook):
+    """The trigger runs with no lock held: an update that lands meanwhile wins, and the
+    triggered one is refused whole, to be synced again."""
+    from syncstore import services as sync_services
+
     settings.SYNC_TRIGGER_ALLOW_HTTP = True
     settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = True
-    pool = identity_services.pool_create(name="racing", allow_unauthenticated=True)
-    guest = identity_services.identity_create_guest(pool=identity_selectors.pool_view(pool.id))
-    sync_services.events_set(pool_id=pool.id, events={"SyncTrigger": webhook.url})
+    guest = guest_with_trigger(webhook.url)
 
     def meanwhile(event):
         # Another device writes while the trigger is being asked.
@@ -473,17 +470,12 @@ def test_a_dataset_changed_while_the_trigger_ran_is_a_conflict(settings, webhook
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1"])
 def test_webhooks_on_internal_addresses_are_refused(settings, webhook, host):
-    from identity import selectors as identity_selectors
-    from identity import services as identity_services
     from syncstore import services as sync_services
     from syncstore.models import Dataset
 
     settings.SYNC_TRIGGER_ALLOW_HTTP = True
     settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = False
-    pool = identity_services.pool_create(name="internal", allow_unauthenticated=True)
-    guest = identity_services.identity_create_guest(pool=identity_selectors.pool_view(pool.id))
-    url = webhook.url.replace("127.0.0.1", host)
-    sync_services.events_set(pool_id=pool.id, events={"SyncTrigger": url})
+    guest = guest_with_trigger(webhook.url.replace("127.0.0.1", host))
     webhook.events.clear()
     with pytest.raises(sync_services.InvalidLambdaFunctionOutput) as caught:
         sync_services.records_update(
