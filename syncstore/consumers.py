@@ -7,11 +7,11 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -20,6 +20,7 @@ from identity.auth import Caller, token_caller
 from identity.credentials import Session, is_revoked
 from identity.errors import AuthFailure, AwsError, InvalidParameter, TooManyRequests
 from syncstore import events, selectors, services, usage
+from syncstore.hub import hub
 from syncstore.shapes import record_shape
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,18 @@ CLOSE_IDLE = 4408  # nothing heard from the client for SYNC_WS_IDLE_TIMEOUT
 CLOSE_TOO_MANY = 4429  # too many sockets of this identity on this server process
 CLOSE_TOO_BIG = 1009  # a message over SYNC_WS_MAX_MESSAGE_BYTES
 
-# Open sockets per identity in this process.
-_sockets: Counter[str] = Counter()
+# Events waiting for one slow socket; beyond this they are dropped (events are hints: the
+# device sees the gap in sync counts and pulls).
+PENDING_EVENTS_MAX = 100
+
+# Tasks started from callbacks, held until done (the loop keeps only weak references).
+_background: set[asyncio.Future] = set()
+
+
+def _in_background(coroutine) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def _shape(name: str):
@@ -108,7 +119,30 @@ class SyncConsumer(AsyncWebsocketConsumer):
     forwards the identity's change events."""
 
     session: Session | None = None
-    group: str | None = None
+    group: str | None = None  # the identity's group, once the socket joined it
+    pending: list[dict] | None = None  # events waiting to be sent, while a send is under way
+    timer: asyncio.TimerHandle | None = None
+    closing = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        # Unlike Channels' consumers this one has no channel-layer channel of its own (a
+        # queue and two waiting tasks per socket): the process's hub hands it the identity's
+        # events (syncstore/hub.py). Messages from the device and events take turns, as in
+        # Channels: a push is answered before the event of its own change is sent.
+        self.scope = scope
+        self.base_send = send
+        self.turn = asyncio.Lock()
+        try:
+            while True:
+                await self._take_turn(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            await self._release()
+
+    async def _take_turn(self, message: dict) -> None:
+        async with self.turn:
+            await self.dispatch(message)
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch hops to a thread to tidy database connections before every
@@ -120,37 +154,63 @@ class SyncConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
-        self.timers: dict[str, asyncio.TimerHandle] = {}
         self.bucket = (float(settings.SYNC_WS_PUSH_BURST), time.monotonic())
+        self.opened = self.heard = asyncio.get_running_loop().time()
         offered = self.scope.get("subprotocols") or []
         await self.accept(PROTOCOL if PROTOCOL in offered else None)
         token = next((p[len(TOKEN_PREFIX) :] for p in offered if p.startswith(TOKEN_PREFIX)), None)
         if token:
             await self._authenticate(token, None)
-        else:
-            self._timer("auth", settings.SYNC_WS_AUTH_TIMEOUT, CLOSE_UNAUTHENTICATED)
-        self._timer("idle", settings.SYNC_WS_IDLE_TIMEOUT, CLOSE_IDLE)
+        self._arm()
 
     async def disconnect(self, code: int) -> None:
-        for timer in self.timers.values():
-            timer.cancel()
+        await self._release()
+
+    async def _release(self) -> None:
+        """Leave the identity's group and stop the timer; safe to call twice."""
+        self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            group, self.group = self.group, None
+            await hub().leave(group, self)
             assert self.session is not None
-            _sockets[self.session.identity_id] -= 1
-            if _sockets[self.session.identity_id] <= 0:
-                del _sockets[self.session.identity_id]
-            self.group = None
             await usage.socket_closed(pool_id=self.session.pool_id)
 
-    # --- Timers ----------------------------------------------------------------------------------
-    def _timer(self, name: str, delay: float, code: int) -> None:
-        if name in self.timers:
-            self.timers[name].cancel()
-        loop = asyncio.get_running_loop()
-        self.timers[name] = loop.call_later(
-            max(0.0, delay), lambda: asyncio.ensure_future(self.close(code=code))
-        )
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
+    # --- Deadlines: one timer, for the nearest ---------------------------------------------------
+    def _deadline(self) -> tuple[float, int]:
+        """(loop time, close code) of the first thing that will close this socket: silence
+        for the idle timeout, no authentication in time, or the token expiring."""
+        deadlines = [(self.heard + settings.SYNC_WS_IDLE_TIMEOUT, CLOSE_IDLE)]
+        if self.session is None:
+            deadlines.append((self.opened + settings.SYNC_WS_AUTH_TIMEOUT, CLOSE_UNAUTHENTICATED))
+        else:
+            left = self.session.expires_at - time.time()
+            deadlines.append((asyncio.get_running_loop().time() + left, CLOSE_UNAUTHENTICATED))
+        return min(deadlines)
+
+    def _arm(self) -> None:
+        """Set the timer for the nearest deadline. A deadline that moves later (a message
+        heard, a token renewed) needs no re-arming: the timer looks again when it fires."""
+        if self.closing:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        when, _ = self._deadline()
+        self.timer = asyncio.get_running_loop().call_at(when, self._deadline_reached)
+
+    def _deadline_reached(self) -> None:
+        self.timer = None
+        when, code = self._deadline()
+        if when <= asyncio.get_running_loop().time():
+            _in_background(self.close(code=code))
+        else:
+            self._arm()
 
     # --- Messages from the device -----------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
@@ -158,7 +218,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         if size > settings.SYNC_WS_MAX_MESSAGE_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
-        self._timer("idle", settings.SYNC_WS_IDLE_TIMEOUT, CLOSE_IDLE)
+        self.heard = asyncio.get_running_loop().time()
         await usage.sockets_refresh()
         try:
             message = json.loads(text_data if text_data is not None else bytes_data or b"")
@@ -233,11 +293,13 @@ class SyncConsumer(AsyncWebsocketConsumer):
             ):
                 raise InvalidParameter("A renewed token must be for the same identity.")
             self.session = session
-            self._timer("expiry", session.expires_at - time.time(), CLOSE_UNAUTHENTICATED)
+            self._arm()
             await self._send({"type": "renewed", "id": request_id, "expiresAt": session.expires_at})
             return
         identity_id = session.identity_id
-        if _sockets[identity_id] >= settings.SYNC_WS_MAX_SOCKETS_PER_IDENTITY:
+        group = events.identity_group(identity_id)
+        limit = settings.SYNC_WS_MAX_SOCKETS_PER_IDENTITY
+        if not await hub().join(group, self, limit=limit):
             await self._error(
                 request_id,
                 "LimitExceededException",
@@ -247,12 +309,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_MANY)
             return
         self.session = session
-        _sockets[identity_id] += 1
-        self.group = events.identity_group(identity_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        if "auth" in self.timers:
-            self.timers.pop("auth").cancel()
-        self._timer("expiry", session.expires_at - time.time(), CLOSE_UNAUTHENTICATED)
+        self.group = group
+        self._arm()
         await usage.socket_opened(pool_id=session.pool_id)
         await self._send(
             {
@@ -332,7 +390,34 @@ class SyncConsumer(AsyncWebsocketConsumer):
             {"type": "error", "id": request_id, "code": code, "message": text, **extra}
         )
 
-    # --- Events for the identity (channel-layer group) -------------------------------------
+    # --- Events for the identity (channel-layer group, through the hub) --------------------
+    def hear(self, event: dict) -> None:
+        """Called by the hub for each event of the identity: the events are sent in order by
+        a task of this socket's own, so a socket slow to take them holds up no other."""
+        if self.closing:
+            return
+        if self.pending is not None:
+            if len(self.pending) < PENDING_EVENTS_MAX:
+                self.pending.append(event)
+            return
+        self.pending = [event]
+        _in_background(self._send_pending())
+
+    async def _send_pending(self) -> None:
+        try:
+            while self.pending:
+                async with self.turn:
+                    event = self.pending.pop(0)
+                    handler = getattr(self, get_handler_name(event), None)
+                    if handler is None:
+                        logger.error("no handler for event %s", event.get("type"))
+                        continue
+                    await handler(event)
+        except Exception:
+            logger.exception("sending events to a socket failed")
+        finally:
+            self.pending = None
+
     async def sync_changed(self, event: dict) -> None:
         await self._send(
             {

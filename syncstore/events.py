@@ -27,8 +27,10 @@ def send_now(identity_id: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    group = identity_group(identity_id)
     try:
-        async_to_sync(layer.group_send)(identity_group(identity_id), message)
+        # The group rides along: each process's hub hands the event to that group's sockets.
+        async_to_sync(layer.group_send)(group, {**message, "group": group})
     except Exception:  # a change is committed even if its event cannot be delivered
         logger.exception("could not send %s to %s", message.get("type"), identity_id)
 

@@ -381,6 +381,68 @@ async def test_idle_sockets_are_closed(settings):
     assert await closed_with(socket) == 4408
 
 
+async def test_a_socket_that_keeps_talking_stays_open(settings):
+    settings.SYNC_WS_IDLE_TIMEOUT = 0.5
+    socket = await device(await new_identity())
+    for n in range(6):  # 1.2 s in all, each message within the timeout of the one before
+        await asyncio.sleep(0.2)
+        assert await request(socket, {"type": "ping", "id": n}) == {"type": "pong", "id": n}
+    assert await closed_with(socket) == 4408
+
+
+async def test_a_push_is_answered_before_its_own_change_is_announced():
+    identity = await new_identity()
+    phone = await device(identity)
+    for n in range(3):
+        await phone.send_json_to(
+            {"type": "push", "id": n, "dataset": "d", "patches": [patch(f"k{n}", "v")]}
+        )
+        pushed = await phone.receive_json_from(timeout=5)
+        changed = await phone.receive_json_from(timeout=5)
+        assert (pushed["type"], pushed["id"], pushed["syncCount"]) == ("pushed", n, n + 1)
+        assert (changed["type"], changed["syncCount"]) == ("changed", n + 1)
+    await phone.disconnect()
+
+
+async def test_sockets_come_and_go_and_those_open_still_hear(settings):
+    settings.SYNC_WS_MAX_SOCKETS_PER_IDENTITY = 2
+    identity = await new_identity()
+    stranger = await new_identity(identity.pool_id)
+
+    @sync_to_async
+    def write(key):
+        sync_services.records_update(
+            identity=identity,
+            dataset_name="d",
+            patches=[sync_services.Patch(key=key, op="replace", value="v", sync_count=0)],
+            modified_by="http",
+        )
+
+    async def hears(socket, key):
+        changed = await socket.receive_json_from(timeout=5)
+        return changed["type"] == "changed" and changed["records"][0]["Key"] == key
+
+    # The last socket of an identity closes, and a new one opens: it hears.
+    first = await device(identity)
+    await first.disconnect()
+    second = await device(identity)
+    await write("a")
+    assert await hears(second, "a")
+
+    # One of two closes: the other still hears, and its place can be taken again.
+    third = await device(identity)
+    other = await device(stranger)
+    await second.disconnect()
+    await write("b")
+    assert await hears(third, "b")
+    fourth = await device(identity)
+    await write("c")
+    assert await hears(third, "c") and await hears(fourth, "c")
+    assert await other.receive_nothing(timeout=0.3)
+    for socket in (third, fourth, other):
+        await socket.disconnect()
+
+
 async def test_pages_from_other_sites_cannot_open_sockets():
     page = WebsocketCommunicator(
         application, "/ws/sync", headers=[(b"origin", b"https://evil.example")]

@@ -1,0 +1,102 @@
+"""This server process's one ear on the channel layer for the sockets it holds.
+
+Events go to a channel-layer group per identity (syncstore/events.py). Rather than a
+channel of its own for every socket (a queue, a waiting task and, with Redis, a
+subscription per socket), each process has one channel, puts it in the group of every
+identity with a socket here, and hands each event to that identity's sockets. With Redis
+that is one subscription per identity per process, whatever the number of its sockets.
+"""
+
+import asyncio
+import logging
+import weakref
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+class Listener(Protocol):
+    def hear(self, event: dict) -> None:
+        """Take an event without waiting (a slow socket must not hold up the others)."""
+
+
+class Hub:
+    """The sockets of this process (of this event loop) by identity group, and the channel
+    that is in those groups while any socket is."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.members: dict[str, set[Listener]] = {}
+        self.channel: str | None = None
+        self.listening: asyncio.Task | None = None
+        self.lock = asyncio.Lock()
+
+    async def join(self, group: str, listener: Listener, *, limit: int) -> bool:
+        """Add a socket to its group; False, and nothing changed, when the group already
+        has `limit` sockets here. Once this returns True every later event reaches it."""
+        async with self.lock:
+            members = self.members.get(group)
+            if members is not None and len(members) >= limit:
+                return False
+            if self.listening is None:
+                self.channel = await self.layer.new_channel("hub.")
+                self.listening = asyncio.ensure_future(self._listen(self.channel))
+            if members is None:
+                try:
+                    await self.layer.group_add(group, self.channel)
+                except BaseException:
+                    if not self.members:
+                        self._stop()
+                    raise
+                members = self.members[group] = set()
+            members.add(listener)
+            return True
+
+    async def leave(self, group: str, listener: Listener) -> None:
+        async with self.lock:
+            members = self.members.get(group)
+            if members is None or listener not in members:
+                return
+            members.remove(listener)
+            if members:
+                return
+            del self.members[group]
+            try:
+                await self.layer.group_discard(group, self.channel)
+            finally:
+                if not self.members:
+                    self._stop()
+
+    def _stop(self) -> None:
+        if self.listening is not None:
+            self.listening.cancel()  # the layer drops the channel (and its subscription)
+        self.listening = None
+        self.channel = None
+
+    async def _listen(self, channel: str) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("receiving events failed; listening again in a second")
+                await asyncio.sleep(1)
+                continue
+            for listener in tuple(self.members.get(event.get("group", ""), ())):
+                listener.hear(event)
+
+
+_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    """The hub of the running event loop (one per server process; one per test's loop)."""
+    loop = asyncio.get_running_loop()
+    layer = get_channel_layer()
+    found = _hubs.get(loop)
+    if found is None or found.layer is not layer:
+        found = _hubs[loop] = Hub(layer)
+    return found
