@@ -166,7 +166,7 @@ def report_fanout(label, devices, delays):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pushes", type=int, default=200)
+    parser.add_argument("--pushes", type=int, default=1000)
     parser.add_argument("--devices", type=int, nargs="*", default=[1, 10, 100])
     parser.add_argument("--idle", type=int, default=5000, help="idle sockets (0: skip)")
     parser.add_argument(
