@@ -30,7 +30,7 @@ class Hub:
         self.layer = layer
         self.members: dict[str, set[Listener]] = {}
         self.channel: str | None = None
-        self.listening: asyncio.Task | None = None
+        self.listening: list[asyncio.Task] = []
         self.lock = asyncio.Lock()
 
     async def join(self, group: str, listener: Listener, *, limit: int) -> bool:
@@ -40,9 +40,11 @@ class Hub:
             members = self.members.get(group)
             if members is not None and len(members) >= limit:
                 return False
-            if self.listening is None:
+            if not self.listening:
                 self.channel = await self.layer.new_channel("hub.")
-                self.listening = asyncio.ensure_future(self._listen(self.channel))
+                self.listening = [asyncio.ensure_future(self._listen(self.channel))]
+                if getattr(self.layer, "group_expiry", None):
+                    self.listening.append(asyncio.ensure_future(self._stay_in_groups()))
             if members is None:
                 try:
                     await self.layer.group_add(group, self.channel)
@@ -70,10 +72,23 @@ class Hub:
                     self._stop()
 
     def _stop(self) -> None:
-        if self.listening is not None:
-            self.listening.cancel()  # the layer drops the channel (and its subscription)
-        self.listening = None
+        for task in self.listening:
+            task.cancel()  # the layer drops the channel (and its subscription)
+        self.listening = []
         self.channel = None
+
+    async def _stay_in_groups(self) -> None:
+        """Layers with a group expiry (the in-memory one: a day) drop memberships older
+        than that, though sockets of the identity are still open here: join again well
+        before."""
+        while True:
+            await asyncio.sleep(self.layer.group_expiry / 4)
+            async with self.lock:
+                try:
+                    for group in list(self.members):
+                        await self.layer.group_add(group, self.channel)
+                except Exception:
+                    logger.exception("renewing group memberships failed")
 
     async def _listen(self, channel: str) -> None:
         while True:

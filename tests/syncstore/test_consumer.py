@@ -443,6 +443,27 @@ async def test_sockets_come_and_go_and_those_open_still_hear(settings):
         await socket.disconnect()
 
 
+async def test_a_socket_open_longer_than_the_layers_group_expiry_still_hears(settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"group_expiry": 2},
+        }
+    }
+    identity = await new_identity()
+    socket = await device(identity)
+    await asyncio.sleep(3.5)
+    await sync_to_async(sync_services.records_update)(
+        identity=identity,
+        dataset_name="d",
+        patches=[sync_services.Patch(key="k", op="replace", value="v", sync_count=0)],
+        modified_by="http",
+    )
+    changed = await socket.receive_json_from(timeout=5)
+    assert (changed["type"], changed["syncCount"]) == ("changed", 1)
+    await socket.disconnect()
+
+
 async def test_pages_from_other_sites_cannot_open_sockets():
     page = WebsocketCommunicator(
         application, "/ws/sync", headers=[(b"origin", b"https://evil.example")]
