@@ -9,6 +9,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
+from django.db import transaction
 
 from identity import clock, crypto
 from identity.models import SigningKey
@@ -50,8 +51,14 @@ def _current_signing_key(now: float) -> tuple[str, Any]:
 
     row = signing_key_current()
     key = _private_key(row)
-    with _lock:
-        _cache.current = (now, row.kid, key)
+
+    def remember() -> None:
+        with _lock:
+            _cache.current = (now, row.kid, key)
+
+    # Remembered once committed: a key made on first use in a transaction that then rolls
+    # back would sign tokens nobody can verify.
+    transaction.on_commit(remember)
     return row.kid, key
 
 

@@ -70,3 +70,26 @@ def test_jwks_keys_are_public_only(live, anon, guest_pool):
     for key in keys:
         assert key["kty"] == "RSA" and key["alg"] == "RS512" and key["use"] == "sig"
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_made_in_a_transaction_that_rolls_back_signs_no_later_token():
+    from django.db import transaction
+
+    from identity import selectors, services, tokens
+    from identity.models import SigningKey
+
+    tokens.forget_cached_keys()  # as in a process that has not signed anything yet
+    pool = services.pool_create(name="Keys", allow_unauthenticated=True)
+    guest = services.identity_create_guest(pool=selectors.pool_view(pool.id))
+
+    def issue() -> str:
+        return tokens.openid_token_issue(
+            identity_id=guest.id, pool_id=pool.id, amr=["unauthenticated"], lifetime=600
+        )
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        issue()  # the first token makes the first key, in this transaction
+        raise RuntimeError("the request fails after its token was made")
+    assert not SigningKey.objects.exists()
+    assert tokens.openid_token_claims(issue())["sub"] == guest.id
