@@ -20,7 +20,7 @@ from identity.auth import Caller, token_caller
 from identity.credentials import Session, is_revoked
 from identity.errors import AuthFailure, AwsError, InvalidParameter, TooManyRequests
 from syncstore import events, selectors, services, usage
-from syncstore.hub import hub
+from syncstore.hub import Hub, hub
 from syncstore.shapes import record_shape
 
 logger = logging.getLogger(__name__)
@@ -34,9 +34,9 @@ CLOSE_REVOKED = 4403  # the identity was disabled, merged away or deleted
 CLOSE_IDLE = 4408  # nothing heard from the client for SYNC_WS_IDLE_TIMEOUT
 CLOSE_TOO_MANY = 4429  # too many sockets of this identity on this server process
 CLOSE_TOO_BIG = 1009  # a message over SYNC_WS_MAX_MESSAGE_BYTES
+CLOSE_BEHIND = 1013  # the socket fell PENDING_EVENTS_MAX events behind: reconnect and pull
 
-# Events waiting for one slow socket; beyond this they are dropped (events are hints: the
-# device sees the gap in sync counts and pulls).
+# Events waiting for one socket that is slow to take them.
 PENDING_EVENTS_MAX = 100
 
 # Tasks started from callbacks, held until done (the loop keeps only weak references).
@@ -120,6 +120,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
 
     session: Session | None = None
     group: str | None = None  # the identity's group, once the socket joined it
+    hub: Hub | None = None  # the hub it joined
     pending: list[dict] | None = None  # events waiting to be sent, while a send is under way
     timer: asyncio.TimerHandle | None = None
     closing = False
@@ -173,13 +174,16 @@ class SyncConsumer(AsyncWebsocketConsumer):
             self.timer.cancel()
             self.timer = None
         if self.group is not None:
+            assert self.hub is not None and self.session is not None
             group, self.group = self.group, None
-            await hub().leave(group, self)
-            assert self.session is not None
+            self.hub.leave(group, self)
             await usage.socket_closed(pool_id=self.session.pool_id)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         await super().close(code=code, reason=reason)
 
     # --- Deadlines: one timer, for the nearest ---------------------------------------------------
@@ -299,7 +303,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
         identity_id = session.identity_id
         group = events.identity_group(identity_id)
         limit = settings.SYNC_WS_MAX_SOCKETS_PER_IDENTITY
-        if not await hub().join(group, self, limit=limit):
+        self.hub = hub()
+        if not await self.hub.join(group, self, limit=limit):
             await self._error(
                 request_id,
                 "LimitExceededException",
@@ -397,16 +402,23 @@ class SyncConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         if self.pending is not None:
-            if len(self.pending) < PENDING_EVENTS_MAX:
-                self.pending.append(event)
+            if len(self.pending) >= PENDING_EVENTS_MAX:
+                # Dropping events would leave the device unaware it is behind.
+                self.closing = True
+                self.pending = []
+                _in_background(self.close(code=CLOSE_BEHIND))
+                return
+            self.pending.append(event)
             return
         self.pending = [event]
         _in_background(self._send_pending())
 
     async def _send_pending(self) -> None:
         try:
-            while self.pending:
+            while self.pending and not self.closing:
                 async with self.turn:
+                    if not self.pending or self.closing:
+                        break
                     event = self.pending.pop(0)
                     handler = getattr(self, get_handler_name(event), None)
                     if handler is None:

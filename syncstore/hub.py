@@ -32,6 +32,7 @@ class Hub:
         self.channel: str | None = None
         self.listening: list[asyncio.Task] = []
         self.lock = asyncio.Lock()
+        self.tidying: set[asyncio.Task] = set()
 
     async def join(self, group: str, listener: Listener, *, limit: int) -> bool:
         """Add a socket to its group; False, and nothing changed, when the group already
@@ -40,33 +41,48 @@ class Hub:
             members = self.members.get(group)
             if members is not None and len(members) >= limit:
                 return False
-            if not self.listening:
+            if self.channel is None:
                 self.channel = await self.layer.new_channel("hub.")
                 self.listening = [asyncio.ensure_future(self._listen(self.channel))]
                 if getattr(self.layer, "group_expiry", None):
                     self.listening.append(asyncio.ensure_future(self._stay_in_groups()))
+            channel = self.channel
             if members is None:
                 try:
-                    await self.layer.group_add(group, self.channel)
-                except BaseException:
-                    if not self.members:
-                        self._stop()
+                    await self.layer.group_add(group, channel)
+                except BaseException:  # failed or cancelled: the layer may be half joined
+                    self._tidy(group, channel)
                     raise
                 members = self.members[group] = set()
             members.add(listener)
             return True
 
-    async def leave(self, group: str, listener: Listener) -> None:
+    def leave(self, group: str, listener: Listener) -> None:
+        """Remove a socket at once (nothing to wait for, nothing to cancel); the group is
+        left in the background if it was the identity's last socket here."""
+        members = self.members.get(group)
+        if members is None or listener not in members:
+            return
+        members.remove(listener)
+        if not members and self.channel is not None:
+            self._tidy(group, self.channel)
+
+    def _tidy(self, group: str, channel: str) -> None:
+        task = asyncio.ensure_future(self._leave_group(group, channel))
+        self.tidying.add(task)
+        task.add_done_callback(self.tidying.discard)
+
+    async def _leave_group(self, group: str, channel: str) -> None:
+        """Take the channel out of a group that has no socket here any more (unless one
+        joined meanwhile), and stop listening once no group is left."""
         async with self.lock:
-            members = self.members.get(group)
-            if members is None or listener not in members:
+            if self.members.get(group) or channel != self.channel:
                 return
-            members.remove(listener)
-            if members:
-                return
-            del self.members[group]
+            self.members.pop(group, None)
             try:
-                await self.layer.group_discard(group, self.channel)
+                await self.layer.group_discard(group, channel)
+            except Exception:
+                logger.exception("leaving the group %s failed", group)
             finally:
                 if not self.members:
                     self._stop()

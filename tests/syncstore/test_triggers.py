@@ -420,6 +420,64 @@ async def test_pushes_over_the_websocket_go_through_the_trigger(settings, webhoo
     await sync_to_async(connections.close_all)()
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_too_far_behind_is_closed_to_resync_and_the_others_hear_everything(
+    settings, webhook
+):
+    """A socket busy with a push whose trigger is slow takes no events meanwhile: past
+    PENDING_EVENTS_MAX it is closed with 1013 (reconnect and pull) rather than left unaware
+    that it missed some, and the identity's other socket hears every event."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from syncstore import services as sync_services
+    from syncstore.consumers import PENDING_EVENTS_MAX
+    from tests.syncstore.test_consumer import closed_with, device, new_identity, patch
+
+    settings.SYNC_TRIGGER_ALLOW_HTTP = True
+    settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = True
+    settings.SYNC_TRIGGER_WEBHOOK_SECRET = ""
+    asked, release = threading.Event(), threading.Event()
+
+    def answer(event):
+        asked.set()
+        release.wait(20)
+        return 200, event, 0
+
+    webhook.answer = answer
+    identity = await new_identity()
+    await sync_to_async(sync_services.events_set)(
+        pool_id=identity.pool_id, events={"SyncTrigger": webhook.url}
+    )
+    busy, other = await device(identity), await device(identity)
+    try:
+        await busy.send_json_to(
+            {"type": "push", "id": 1, "dataset": "d", "patches": [patch("k", "v")]}
+        )
+        assert await sync_to_async(asked.wait, thread_sensitive=False)(10)
+
+        def write(n):  # another device, over HTTP
+            sync_services.records_update(
+                identity=identity,
+                dataset_name="other",
+                patches=[sync_services.Patch(key=f"k{n}", op="replace", value="v", sync_count=0)],
+                modified_by="http",
+            )
+            connections.close_all()
+
+        for n in range(PENDING_EVENTS_MAX + 1):
+            await sync_to_async(write, thread_sensitive=False)(n)
+        heard = [await other.receive_json_from(timeout=5) for _ in range(PENDING_EVENTS_MAX + 1)]
+        assert [event["syncCount"] for event in heard] == list(range(1, PENDING_EVENTS_MAX + 2))
+        assert await closed_with(busy) == 1013
+    finally:
+        release.set()
+        webhook.answer = lambda event: (200, event, 0)
+    await busy.disconnect(timeout=10)
+    await other.disconnect()
+    await sync_to_async(connections.close_all)()
+
+
 def guest_with_trigger(url: str):
     """In this process: a guest of a new pool whose SyncTrigger is `url`."""
     from identity import selectors as identity_selectors
