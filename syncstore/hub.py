@@ -117,7 +117,10 @@ class Hub:
                 await asyncio.sleep(1)
                 continue
             for listener in tuple(self.members.get(event.get("group", ""), ())):
-                listener.hear(event)
+                try:
+                    listener.hear(event)
+                except Exception:  # one socket's failure is not the others'
+                    logger.exception("handing an event to a socket failed")
 
 
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()
