@@ -23,7 +23,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.servers import celery_worker, cognate, moto
+from tests.support.servers import celery_worker, cognate, kinesis_records, moto
 
 KEY = re.compile(r"AWS_ACCESS_KEY_ID=(\S+)\s+AWS_SECRET_ACCESS_KEY=(\S+)")
 REGION = "us-east-1"
@@ -76,21 +76,6 @@ with transaction.atomic():
     )
 print("seeded", len(people), len(sets))
 """
-
-
-def count_stream(kinesis, stream: str) -> int:
-    total = 0
-    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            got = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            if not got["Records"]:
-                break
-            total += len(got["Records"])
-            iterator = got.get("NextShardIterator")
-    return total
 
 
 def main() -> None:
@@ -171,7 +156,7 @@ def main() -> None:
         job = (details["BulkPublishCompleteTime"] - details["BulkPublishStartTime"]).total_seconds()
         datasets = args.identities * args.datasets
         records = datasets * args.records
-        in_stream = count_stream(kinesis, stream)
+        in_stream = len(kinesis_records(kinesis, stream))
         mode = "PostgreSQL" if server.env["DATABASE_URL"].startswith("postgres") else "SQLite"
         runner = "Celery worker (Redis)" if worker else "inline (embedded mode)"
         print(f"{mode}, {runner}, moto Kinesis with {args.shards} shards")

@@ -20,7 +20,7 @@ from identity.auth import Caller, token_caller
 from identity.credentials import Session, is_revoked
 from identity.errors import AuthFailure, AwsError, InvalidParameter, TooManyRequests
 from syncstore import events, selectors, services, usage
-from syncstore.hub import Hub, hub
+from syncstore.hub import Hub, hub, in_background
 from syncstore.shapes import record_shape
 
 logger = logging.getLogger(__name__)
@@ -38,15 +38,6 @@ CLOSE_BEHIND = 1013  # the socket fell PENDING_EVENTS_MAX events behind: reconne
 
 # Events waiting for one socket that is slow to take them.
 PENDING_EVENTS_MAX = 100
-
-# Tasks started from callbacks, held until done (the loop keeps only weak references).
-_background: set[asyncio.Future] = set()
-
-
-def _in_background(coroutine) -> None:
-    task = asyncio.ensure_future(coroutine)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
 
 
 def _shape(name: str):
@@ -169,10 +160,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
 
     async def _release(self) -> None:
         """Leave the identity's group and stop the timer; safe to call twice."""
-        self.closing = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self._closing()
         if self.group is not None:
             assert self.hub is not None and self.session is not None
             group, self.group = self.group, None
@@ -180,11 +168,15 @@ class SyncConsumer(AsyncWebsocketConsumer):
             await usage.socket_closed(pool_id=self.session.pool_id)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self._closing()
+        await super().close(code=code, reason=reason)
+
+    def _closing(self) -> None:
+        """No more events, no more deadlines."""
         self.closing = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        await super().close(code=code, reason=reason)
 
     # --- Deadlines: one timer, for the nearest ---------------------------------------------------
     def _deadline(self) -> tuple[float, int]:
@@ -212,7 +204,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.timer = None
         when, code = self._deadline()
         if when <= asyncio.get_running_loop().time():
-            _in_background(self.close(code=code))
+            in_background(self.close(code=code))
         else:
             self._arm()
 
@@ -404,14 +396,14 @@ class SyncConsumer(AsyncWebsocketConsumer):
         if self.pending is not None:
             if len(self.pending) >= PENDING_EVENTS_MAX:
                 # Dropping events would leave the device unaware it is behind.
-                self.closing = True
+                self._closing()
                 self.pending = []
-                _in_background(self.close(code=CLOSE_BEHIND))
+                in_background(self.close(code=CLOSE_BEHIND))
                 return
             self.pending.append(event)
             return
         self.pending = [event]
-        _in_background(self._send_pending())
+        in_background(self._send_pending())
 
     async def _send_pending(self) -> None:
         try:

@@ -16,6 +16,15 @@ from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
 
+# Tasks started from callbacks, held until done (the loop keeps only weak references).
+_background: set[asyncio.Task] = set()
+
+
+def in_background(coroutine) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
 
 class Listener(Protocol):
     def hear(self, event: dict) -> None:
@@ -32,7 +41,6 @@ class Hub:
         self.channel: str | None = None
         self.listening: list[asyncio.Task] = []
         self.lock = asyncio.Lock()
-        self.tidying: set[asyncio.Task] = set()
 
     async def join(self, group: str, listener: Listener, *, limit: int) -> bool:
         """Add a socket to its group; False, and nothing changed, when the group already
@@ -51,7 +59,7 @@ class Hub:
                 try:
                     await self.layer.group_add(group, channel)
                 except BaseException:  # failed or cancelled: the layer may be half joined
-                    self._tidy(group, channel)
+                    in_background(self._leave_group(group, channel))
                     raise
                 members = self.members[group] = set()
             members.add(listener)
@@ -65,12 +73,7 @@ class Hub:
             return
         members.remove(listener)
         if not members and self.channel is not None:
-            self._tidy(group, self.channel)
-
-    def _tidy(self, group: str, channel: str) -> None:
-        task = asyncio.ensure_future(self._leave_group(group, channel))
-        self.tidying.add(task)
-        task.add_done_callback(self.tidying.discard)
+            in_background(self._leave_group(group, self.channel))
 
     async def _leave_group(self, group: str, channel: str) -> None:
         """Take the channel out of a group that has no socket here any more (unless one

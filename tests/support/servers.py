@@ -233,6 +233,22 @@ def moto() -> Iterator[str]:
         stop(process)
 
 
+def kinesis_records(kinesis, stream: str) -> list[dict]:
+    """Every record in a Kinesis stream (moto's), oldest first per shard."""
+    out = []
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            got = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            if not got["Records"]:
+                break
+            out += got["Records"]
+            iterator = got.get("NextShardIterator")
+    return out
+
+
 @contextlib.contextmanager
 def moto_server() -> Iterator[tuple[str, str]]:
     """moto's server with one identity pool that allows guests: (endpoint, pool id)."""

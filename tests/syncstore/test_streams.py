@@ -120,18 +120,7 @@ def guest(setup: Setup, pool_id: str):
 
 def read_stream(kinesis, stream: str) -> list[dict]:
     """Every record in the stream, oldest first per shard, as decoded JSON."""
-    out = []
-    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            got = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            if not got["Records"]:
-                break
-            out += [json.loads(record["Data"]) for record in got["Records"]]
-            iterator = got.get("NextShardIterator")
-    return out
+    return [json.loads(record["Data"]) for record in servers.kinesis_records(kinesis, stream)]
 
 
 def eventually(check, what: str, timeout: float = 60):
