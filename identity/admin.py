@@ -55,6 +55,18 @@ class DefaultRoleInline(admin.TabularInline):
         return False
 
 
+class ClassicFlowSelect(forms.NullBooleanSelect):
+    """AllowClassicFlow's three states, named for what each does (reference §3.1)."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [
+            ("unknown", "Not set: allowed, as on AWS (the member is left out of answers)"),
+            ("true", "Allowed"),
+            ("false", "Refused"),
+        ]
+
+
 class IdentityPoolForm(forms.ModelForm):
     merge_policy = forms.ChoiceField(
         choices=[(policy, policy) for policy in IdentityPool.MERGE_POLICIES],
@@ -74,6 +86,8 @@ class IdentityPoolForm(forms.ModelForm):
             "guest_retention_days",
             "merged_data_retention_days",
         ]
+        widgets = {"allow_classic_flow": ClassicFlowSelect}
+        labels = {"allow_classic_flow": "Classic flow"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

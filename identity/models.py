@@ -19,7 +19,11 @@ class IdentityPool(models.Model):
     allow_unauthenticated = models.BooleanField(
         "allow guests", default=False, help_text="AllowUnauthenticatedIdentities"
     )
-    allow_classic_flow = models.BooleanField(default=False, help_text="AllowClassicFlow")
+    # Three-valued, as on AWS: None (never set) allows the classic flow, like True; only an
+    # explicit False refuses it (reference §3.1).
+    allow_classic_flow = models.BooleanField(
+        null=True, blank=True, default=None, help_text="AllowClassicFlow"
+    )
     supported_login_providers = models.JSONField(default=dict, blank=True)
     developer_provider_name = models.CharField(max_length=128, blank=True, default="")
     openid_connect_provider_arns = models.JSONField(default=list, blank=True)

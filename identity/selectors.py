@@ -63,7 +63,7 @@ class PoolView:
     id: str
     name: str
     allow_unauthenticated: bool
-    allow_classic_flow: bool
+    allow_classic_flow: bool | None
     supported_login_providers: dict
     developer_provider_name: str
     openid_connect_provider_arns: list

@@ -231,7 +231,7 @@ def pool_update(*, pool: IdentityPool, **config: Any) -> IdentityPool:
             f"'{pool.developer_provider_name}' for this pool."
         )
     defaults = {
-        "allow_classic_flow": False,
+        "allow_classic_flow": None,
         "supported_login_providers": {},
         "openid_connect_provider_arns": [],
         "cognito_identity_providers": [],
@@ -550,13 +550,19 @@ def guest_credentials_issue(
     )
 
 
+def _check_classic_flow(pool: PoolView) -> None:
+    # Only an explicit AllowClassicFlow=false refuses it: a pool that never set the flag
+    # allows it, as on AWS (reference §3.1).
+    if pool.allow_classic_flow is False:
+        raise InvalidParameter("Basic (classic) flow is not enabled, please use enhanced flow.")
+
+
 def guest_openid_token_issue(
     *, identity: Identity, pool: PoolView, now: float | None = None
 ) -> str:
     """The OpenID token of a guest (GetOpenIdToken), for the classic flow."""
     identity_check_guest_access(identity, pool)
-    if not pool.allow_classic_flow:
-        raise InvalidParameter("Basic (classic) flow is not enabled, please use enhanced flow.")
+    _check_classic_flow(pool)
     identity_touch(identity)
     return tokens.openid_token_issue(
         identity_id=identity.id,
@@ -900,8 +906,7 @@ def authenticated_openid_token_issue(
     *, identity: Identity, pool: PoolView, logins: list[VerifiedLogin]
 ) -> str:
     """The OpenID token of an identity that signed in (GetOpenIdToken with Logins)."""
-    if not pool.allow_classic_flow:
-        raise InvalidParameter("Basic (classic) flow is not enabled, please use enhanced flow.")
+    _check_classic_flow(pool)
     identity_touch(identity)
     return tokens.openid_token_issue(
         identity_id=identity.id,

@@ -38,13 +38,14 @@ def pool_description(pool: IdentityPool) -> dict:
         "IdentityPoolId": pool.id,
         "IdentityPoolName": pool.name,
         "AllowUnauthenticatedIdentities": pool.allow_unauthenticated,
-        "AllowClassicFlow": pool.allow_classic_flow,
         "SupportedLoginProviders": pool.supported_login_providers,
         "OpenIdConnectProviderARNs": pool.openid_connect_provider_arns,
         "CognitoIdentityProviders": pool.cognito_identity_providers,
         "SamlProviderARNs": pool.saml_provider_arns,
         "IdentityPoolTags": pool.tags,
     }
+    if pool.allow_classic_flow is not None:
+        out["AllowClassicFlow"] = pool.allow_classic_flow
     if pool.developer_provider_name:
         out["DeveloperProviderName"] = pool.developer_provider_name
     return out
@@ -72,7 +73,7 @@ def _pool_config(params: dict) -> dict:
     return {
         "name": params["IdentityPoolName"],
         "allow_unauthenticated": params["AllowUnauthenticatedIdentities"],
-        "allow_classic_flow": params.get("AllowClassicFlow", False),
+        "allow_classic_flow": params.get("AllowClassicFlow"),
         "supported_login_providers": params.get("SupportedLoginProviders", {}),
         "developer_provider_name": params.get("DeveloperProviderName", ""),
         "openid_connect_provider_arns": params.get("OpenIdConnectProviderARNs", []),

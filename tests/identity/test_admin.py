@@ -71,6 +71,45 @@ def test_adding_a_pool_in_the_admin_gives_it_default_roles(admin_client):
     assert pool.authenticated_role.name == "Cognito_From_adminAuth_Role"
 
 
+@pytest.mark.parametrize(
+    ("choice", "stored"), [("unknown", None), ("true", True), ("false", False)]
+)
+def test_the_pool_form_sets_each_of_the_three_classic_flow_states(
+    admin_client, pool, choice, stored
+):
+    url = reverse("admin:identity_identitypool_change", args=[pool.pk])
+    page = admin_client.get(url).content.decode()
+    for label in ("Not set: allowed, as on AWS", "Allowed", "Refused"):
+        assert label in page
+    response = admin_client.post(
+        url,
+        {
+            "name": pool.name,
+            "allow_unauthenticated": "on",
+            "allow_classic_flow": choice,
+            "supported_login_providers": "{}",
+            "developer_provider_name": "",
+            "openid_connect_provider_arns": "[]",
+            "cognito_identity_providers": "[]",
+            "saml_provider_arns": "[]",
+            "role_mappings": "{}",
+            "tags": "{}",
+            "merge_policy": "merge",
+            "authenticated_role": pool.authenticated_role_id,
+            "unauthenticated_role": pool.unauthenticated_role_id,
+            "guest_retention_days": "",
+            "merged_data_retention_days": "",
+            "role_set-TOTAL_FORMS": "0",
+            "role_set-INITIAL_FORMS": "0",
+            "default_roles-TOTAL_FORMS": "0",
+            "default_roles-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    pool.refresh_from_db()
+    assert pool.allow_classic_flow is stored
+
+
 def test_access_key_secret_is_shown_once_and_works(admin_client, admin_user):
     response = admin_client.post(
         reverse("admin:identity_accesskey_add"),

@@ -130,9 +130,9 @@ def test_logins_for_providers_this_pool_does_not_trust_are_refused(anon, guest_p
     assert error_of(excinfo)[1] == "Token is not from a supported provider of this identity pool."
 
 
-def test_guest_open_id_token_needs_the_classic_flow(ops, anon):
+def test_guest_open_id_token_is_refused_where_the_classic_flow_is_off(ops, anon):
     pool_id = ops.create_identity_pool(
-        IdentityPoolName="Enhanced", AllowUnauthenticatedIdentities=True
+        IdentityPoolName="Enhanced", AllowUnauthenticatedIdentities=True, AllowClassicFlow=False
     )["IdentityPoolId"]
     identity_id = anon.get_id(IdentityPoolId=pool_id)["IdentityId"]
     with pytest.raises(anon.exceptions.InvalidParameterException) as excinfo:

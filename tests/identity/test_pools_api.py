@@ -69,9 +69,35 @@ def test_update_replaces_the_whole_configuration(ops):
     assert updated["IdentityPoolName"] == "After"
     described = ops.describe_identity_pool(IdentityPoolId=pool_id)
     assert described["AllowUnauthenticatedIdentities"] is False
-    assert described["AllowClassicFlow"] is False
+    assert "AllowClassicFlow" not in described  # back to unset
     assert described["SupportedLoginProviders"] == {}
     assert described["IdentityPoolTags"] == {}
+
+
+def test_allow_classic_flow_is_three_valued_and_unset_allows_the_classic_flow(ops, anon):
+    config = {"IdentityPoolName": "Flows", "AllowUnauthenticatedIdentities": True}
+    created = ops.create_identity_pool(**config)
+    pool_id = created["IdentityPoolId"]
+    assert "AllowClassicFlow" not in created
+    assert "AllowClassicFlow" not in ops.describe_identity_pool(IdentityPoolId=pool_id)
+    identity_id = anon.get_id(IdentityPoolId=pool_id)["IdentityId"]
+    assert anon.get_open_id_token(IdentityId=identity_id)["IdentityId"] == identity_id
+
+    refused = ops.update_identity_pool(IdentityPoolId=pool_id, **config, AllowClassicFlow=False)
+    assert refused["AllowClassicFlow"] is False
+    assert ops.describe_identity_pool(IdentityPoolId=pool_id)["AllowClassicFlow"] is False
+    with pytest.raises(anon.exceptions.InvalidParameterException) as excinfo:
+        anon.get_open_id_token(IdentityId=identity_id)
+    assert error_of(excinfo)[1] == "Basic (classic) flow is not enabled, please use enhanced flow."
+
+    allowed = ops.update_identity_pool(IdentityPoolId=pool_id, **config, AllowClassicFlow=True)
+    assert allowed["AllowClassicFlow"] is True
+    assert anon.get_open_id_token(IdentityId=identity_id)["Token"]
+
+    unset = ops.update_identity_pool(IdentityPoolId=pool_id, **config)
+    assert "AllowClassicFlow" not in unset
+    assert "AllowClassicFlow" not in ops.describe_identity_pool(IdentityPoolId=pool_id)
+    assert anon.get_open_id_token(IdentityId=identity_id)["Token"]
 
 
 def test_developer_provider_name_cannot_change_once_set(ops):
