@@ -268,11 +268,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
 
-# --- CORS for browser callers of the AWS endpoint (reference §1.9) ----------------------------
+# --- CORS for browser callers of the AWS endpoint (reference §1.8, §1.9) ----------------------
 # Origins whose pages may call /aws; "*" lets any page call it, as AWS does.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=["*"])
+# Every header the AWS SDK for JavaScript v2 and v3 and AWS Amplify v6 send from a browser
+# (Amplify adds cache-control: no-store to every Cognito Identity call).
 CORS_ALLOW_HEADERS = [
     "authorization",
+    "cache-control",
     "content-type",
     "x-amz-date",
     "x-amz-target",
@@ -284,6 +287,8 @@ CORS_ALLOW_HEADERS = [
     "amz-sdk-request",
 ]
 CORS_EXPOSE_HEADERS = ["x-amzn-RequestId", "x-amzn-ErrorType", "x-amzn-ErrorMessage", "Date"]
+# How long a browser may reuse a preflight's answer (Chromium keeps it at most 2 hours).
+CORS_MAX_AGE = 86400
 
 # --- Cognate ----------------------------------------------------------------------------------
 # The AWS region and account this server stands in for: ids are `<region>:<uuid>`, ARNs

@@ -230,7 +230,7 @@ def pool_update(*, pool: IdentityPool, **config: Any) -> IdentityPool:
             f"DeveloperProviderName cannot be changed once set; it is "
             f"'{pool.developer_provider_name}' for this pool."
         )
-    defaults = {
+    defaults: dict[str, Any] = {
         "allow_classic_flow": None,
         "supported_login_providers": {},
         "openid_connect_provider_arns": [],

@@ -18,7 +18,13 @@ from django.conf import settings
 from identity import shapes as aws_shapes
 from identity.auth import Caller, token_caller
 from identity.credentials import Session, is_revoked
-from identity.errors import AuthFailure, AwsError, InvalidParameter, TooManyRequests
+from identity.errors import (
+    AuthFailure,
+    AwsError,
+    InvalidParameter,
+    NotAuthorized,
+    TooManyRequests,
+)
 from syncstore import events, selectors, services, usage
 from syncstore.hub import Hub, hub, in_background
 from syncstore.shapes import record_shape
@@ -287,7 +293,10 @@ class SyncConsumer(AsyncWebsocketConsumer):
                 self.session.identity_id,
                 self.session.pool_id,
             ):
-                raise InvalidParameter("A renewed token must be for the same identity.")
+                raise NotAuthorized(
+                    f"This socket acts for identity '{self.session.identity_id}': a renewed "
+                    "token must be of the same identity. Open another socket for another one."
+                )
             self.session = session
             self._arm()
             await self._send({"type": "renewed", "id": request_id, "expiresAt": session.expires_at})

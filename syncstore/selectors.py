@@ -132,18 +132,21 @@ def identity_for_caller(
     dataset_name: str | None = None,
 ) -> Identity:
     """The identity whose data `operation` touches, if the caller may: its own temporary
-    credentials or token (as the role's policy allows), or an operator's key. Identities the
-    caller may not reach answer exactly as identities that do not exist."""
+    credentials or token (as the role's policy allows), or an operator's key.
+
+    As on AWS, an identity's access is decided from its role's policy and the path before
+    anything is looked up: a path the policy does not allow (another identity's, existing or
+    not, with the default roles) is `NotAuthorizedException`, whatever is there. Operators
+    reach every identity of their pools, and are told when one does not exist."""
     not_found = ResourceNotFound(f"Identity '{identity_id}' not found.")
     resource = resource_arn(pool_id, identity_id, dataset_name)
     session = caller.session
     if session is not None:
         if operation in DEVELOPER_ONLY:
             raise _forbidden(caller, operation, resource, ". It needs developer credentials.")
-        own = (session.identity_id, session.pool_id) == (identity_id, pool_id)
         if not session_may(session, operation, resource):
-            raise _forbidden(caller, operation, resource) if own else not_found
-        if own:
+            raise _forbidden(caller, operation, resource)
+        if (session.identity_id, session.pool_id) == (identity_id, pool_id):
             # The session was opened just now and checked against revocation, which
             # deletion, disabling and merging all set: the identity exists.
             return Identity(id=identity_id, pool_id=pool_id)

@@ -10,6 +10,7 @@ writes the answer with a request id.
 
 import uuid
 from collections.abc import Callable
+from email.utils import formatdate
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -108,6 +109,9 @@ class AwsGateway:
         headers = [
             (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),
+            # Browser SDKs read the server's clock from Date (exposed to pages by CORS);
+            # daphne sends none of its own, and uvicorn runs with --no-date-header.
+            (b"date", formatdate(usegmt=True).encode()),
         ]
         headers += [(k.encode(), v.encode("latin-1")) for k, v in response.headers.items()]
         headers += _cors_headers(origin, preflight)
@@ -129,6 +133,6 @@ def _cors_headers(origin: str | None, preflight: bool) -> list[tuple[bytes, byte
         out += [
             (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
             (b"access-control-allow-headers", ", ".join(settings.CORS_ALLOW_HEADERS).encode()),
-            (b"access-control-max-age", b"86400"),
+            (b"access-control-max-age", str(settings.CORS_MAX_AGE).encode()),
         ]
     return out

@@ -2,7 +2,9 @@
 missing Chromium fails the run; elsewhere these tests skip with the reason."""
 
 import contextlib
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,42 @@ def contexts(chromium):
     for context in made:
         with contextlib.suppress(Exception):
             context.close()
+
+
+def _files_handler(files: dict[str, tuple[str, bytes | Path]]):
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            found = files.get(self.path.split("?", 1)[0])
+            if found is None:
+                self.send_error(404)
+                return
+            kind, body = found
+            data = body.read_bytes() if isinstance(body, Path) else body
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    return Files
+
+
+@contextlib.contextmanager
+def other_origin(files: dict[str, tuple[str, bytes | Path]]):
+    """A page server on another origin than Cognate (another port of 127.0.0.1), serving
+    `files` (path -> content type and bytes or a file); yields its origin."""
+    missing = [body for _, body in files.values() if isinstance(body, Path) and not body.exists()]
+    assert not missing, f"run npm ci first: {missing}"
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", servers.free_port()), _files_handler(files)
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -119,23 +119,38 @@ def test_broken_query_requests_get_xml_errors(live, body):
     assert b"<ErrorResponse" in payload and b"<Code>" in payload
 
 
-def test_cors_preflight_allows_the_sdk_headers(live):
+# What each browser client sends (reference §1.8, §1.9): AWS Amplify v6 on Cognito Identity,
+# the AWS SDK for JavaScript v3 and v2 (signed Cognito Sync calls).
+BROWSER_HEADERS = {
+    "amplify": "cache-control,content-type,x-amz-target,x-amz-user-agent,amz-sdk-invocation-id,"
+    "amz-sdk-request",
+    "js-v3": "amz-sdk-invocation-id,amz-sdk-request,authorization,content-type,"
+    "x-amz-content-sha256,x-amz-date,x-amz-security-token,x-amz-target,x-amz-user-agent",
+    "js-v2": "authorization,content-type,x-amz-content-sha256,x-amz-date,x-amz-security-token,"
+    "x-amz-target,x-amz-user-agent,x-amz-client-context",
+}
+
+
+@pytest.mark.parametrize("sent", BROWSER_HEADERS.values(), ids=BROWSER_HEADERS.keys())
+def test_cors_preflight_allows_every_header_the_browser_clients_send(live, sent):
     status, headers, _ = post(
         live.endpoint,
         None,
         {
             "Origin": "https://app.example",
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "x-amz-target,content-type,x-amz-user-agent",
+            "Access-Control-Request-Headers": sent,
         },
         method="OPTIONS",
     )
     assert status == 204
     assert headers["access-control-allow-origin"] == "*"
-    allowed = headers["access-control-allow-headers"]
-    for name in ("x-amz-target", "x-amz-security-token", "authorization", "amz-sdk-request"):
-        assert name in allowed
-    assert "DELETE" in headers["access-control-allow-methods"]
+    allowed = {name.strip() for name in headers["access-control-allow-headers"].split(",")}
+    assert set(sent.split(",")) <= allowed
+    assert {"GET", "POST", "DELETE"} <= {
+        method.strip() for method in headers["access-control-allow-methods"].split(",")
+    }
+    assert int(headers["access-control-max-age"]) >= 3600  # no preflight per call
 
 
 def test_responses_to_browsers_expose_the_error_headers(live):
@@ -150,7 +165,10 @@ def test_responses_to_browsers_expose_the_error_headers(live):
     )
     assert status == 400
     assert headers["access-control-allow-origin"] == "*"
-    assert "x-amzn-ErrorType" in headers["access-control-expose-headers"]
+    exposed = {name.strip() for name in headers["access-control-expose-headers"].split(",")}
+    assert exposed >= {"x-amzn-RequestId", "x-amzn-ErrorType", "x-amzn-ErrorMessage", "Date"}
+    assert headers["x-amzn-ErrorType"].startswith("ValidationException")
+    assert headers["Date"]
 
 
 def test_health_reports_database_and_channel_layer(live):

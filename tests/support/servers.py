@@ -137,6 +137,7 @@ def start_asgi(
             "--workers",
             str(workers),
             "--no-access-log",
+            "--no-date-header",
             "--log-level",
             "warning",
         ]

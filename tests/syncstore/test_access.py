@@ -1,5 +1,6 @@
-"""Who may touch whose data: an identity reaches its own data only; others' data answers as
-if it did not exist; refused credentials and tokens get the AWS auth errors; role and
+"""Who may touch whose data: an identity reaches its own data only; another identity's path is
+not authorized whether or not that identity exists (access is decided before anything is
+looked up, as on AWS); refused credentials and tokens get the AWS auth errors; role and
 session policies are enforced."""
 
 import json
@@ -24,48 +25,66 @@ def error_of(excinfo) -> tuple[str, str, int]:
 
 
 def calls_on(sync, pool_id, identity_id):
+    """Every Cognito Sync operation that names an identity, on `identity_id`'s path."""
     ids = {"IdentityPoolId": pool_id, "IdentityId": identity_id}
+    dataset = {**ids, "DatasetName": "notes"}
     return {
-        "ListRecords": lambda: sync.list_records(**ids, DatasetName="notes"),
+        "ListRecords": lambda: sync.list_records(**dataset),
         "UpdateRecords": lambda: sync.update_records(
-            **ids,
-            DatasetName="notes",
+            **dataset,
             SyncSessionToken="x",
             RecordPatches=[{"Op": "replace", "Key": "k", "Value": "v", "SyncCount": 0}],
         ),
         "ListDatasets": lambda: sync.list_datasets(**ids),
-        "DescribeDataset": lambda: sync.describe_dataset(**ids, DatasetName="notes"),
-        "DeleteDataset": lambda: sync.delete_dataset(**ids, DatasetName="notes"),
+        "DescribeDataset": lambda: sync.describe_dataset(**dataset),
+        "DeleteDataset": lambda: sync.delete_dataset(**dataset),
         "DescribeIdentityUsage": lambda: sync.describe_identity_usage(**ids),
+        "RegisterDevice": lambda: sync.register_device(**ids, Platform="GCM", Token="t"),
+        "SubscribeToDataset": lambda: sync.subscribe_to_dataset(**dataset, DeviceId="d"),
+        "UnsubscribeFromDataset": lambda: sync.unsubscribe_from_dataset(**dataset, DeviceId="d"),
     }
 
 
-def test_another_identitys_data_answers_as_if_it_did_not_exist(device, stranger):
+MISSING = "us-east-1:00000000-1111-2222-3333-444444444444"
+
+
+def test_another_identitys_path_is_not_authorized_whether_or_not_it_exists(device, stranger):
     device.put("secret", "mine")
-    missing = "us-east-1:00000000-1111-2222-3333-444444444444"
     for name, call in calls_on(stranger.sync, device.pool_id, device.identity_id).items():
         with pytest.raises(ClientError) as excinfo:
             call()
         theirs = error_of(excinfo)
         with pytest.raises(ClientError) as excinfo:
-            calls_on(stranger.sync, device.pool_id, missing)[name]()
+            calls_on(stranger.sync, device.pool_id, MISSING)[name]()
         nobody = error_of(excinfo)
-        assert theirs[0] == nobody[0] == "ResourceNotFoundException", name
-        assert theirs[2] == nobody[2] == 404
-        assert theirs[1] == f"Identity '{device.identity_id}' not found."
+        assert theirs[0::2] == ("NotAuthorizedException", 403), (name, theirs)
+        # The same answer, but for the path it names: nothing tells who exists.
+        assert nobody == (theirs[0], theirs[1].replace(device.identity_id, MISSING), 403), name
+        assert f"cognito-sync:{name} on resource: " in theirs[1]
+        assert f"/identity/{device.identity_id}" in theirs[1]
     # Nothing was read, written or deleted.
     assert [r["Value"] for r in device.list()["Records"]] == ["mine"]
 
 
-def test_own_identity_in_another_pool_is_not_found(ops, device):
+def test_own_identity_in_another_pool_is_not_authorized(ops, device):
     other_pool = ops.create_identity_pool(
         IdentityPoolName="Elsewhere", AllowUnauthenticatedIdentities=True
     )["IdentityPoolId"]
+    for name, call in calls_on(device.sync, other_pool, device.identity_id).items():
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert error_of(excinfo)[0::2] == ("NotAuthorizedException", 403), name
+    ops.delete_identity_pool(IdentityPoolId=other_pool)
+
+
+def test_operators_are_told_when_an_identity_does_not_exist(ops_sync, device):
     with pytest.raises(ClientError) as excinfo:
-        device.sync.list_records(
-            IdentityPoolId=other_pool, IdentityId=device.identity_id, DatasetName="notes"
-        )
-    assert error_of(excinfo)[0] == "ResourceNotFoundException"
+        ops_sync.list_datasets(IdentityPoolId=device.pool_id, IdentityId=MISSING)
+    assert error_of(excinfo) == (
+        "ResourceNotFoundException",
+        f"Identity '{MISSING}' not found.",
+        404,
+    )
 
 
 def test_refused_credentials_get_auth_errors(live, anon, device):
@@ -136,9 +155,12 @@ def test_an_openid_token_opens_its_own_data_only(live, anon, device, stranger):
     )
     assert status == 200
     assert [(r["Key"], r["Value"]) for r in body["Records"]] == [("k", "v")]
-    theirs = stranger.identity_id.replace(":", "%3A")
-    status, body = bearer_get(live, f"/identitypools/{pool}/identities/{theirs}/datasets", token)
-    assert (status, body["__type"]) == (404, "ResourceNotFoundException")
+    for other in (stranger.identity_id, MISSING):
+        status, body = bearer_get(
+            live, f"/identitypools/{pool}/identities/{other.replace(':', '%3A')}/datasets", token
+        )
+        assert (status, body["__type"]) == (403, "NotAuthorizedException")
+        assert "cognito-sync:ListDatasets on resource: " in body["message"]
     status, body = bearer_get(
         live, f"/identitypools/{pool}/identities/{mine}/datasets", token[:-6] + "AAAAAA"
     )

@@ -335,7 +335,7 @@ async def test_token_renewal_and_expiry():
     assert renewed["type"] == "renewed" and renewed["expiresAt"] > 0
     other = await new_identity(identity.pool_id)
     refused = await request(socket, {"type": "auth", "id": "o", "token": await token_for(other)})
-    assert refused["code"] == "InvalidParameterException"
+    assert refused["code"] == "NotAuthorizedException"
     await asyncio.sleep(1.2)
     assert await request(socket, {"type": "ping", "id": "alive"}) == {"type": "pong", "id": "alive"}
     assert await closed_with(socket) == 4401
@@ -476,3 +476,33 @@ async def test_pages_from_other_sites_cannot_open_sockets():
     connected, _ = await own.connect()
     assert connected
     await own.disconnect()
+
+
+async def test_what_the_role_denies_is_not_authorized_over_the_socket():
+    identity = await new_identity()
+
+    @sync_to_async
+    def deny_the_secret_dataset():
+        from identity.models import Role
+
+        role = Role.objects.get(pk=identity.pool.unauthenticated_role_id)
+        statement = {
+            "Effect": "Deny",
+            "Action": "cognito-sync:*",
+            "Resource": "arn:aws:cognito-sync:*:*:identitypool/*/identity/*/dataset/secret",
+        }
+        policy = {**role.policy, "Statement": [*role.policy["Statement"], statement]}
+        services.role_update(role=role, policy=policy)
+
+    await deny_the_secret_dataset()
+    socket = await device(identity)
+    for message in (
+        {"type": "pull", "id": "p", "dataset": "secret", "since": 0},
+        {"type": "push", "id": "u", "dataset": "secret", "patches": [patch("k", "v")]},
+    ):
+        refused = await request(socket, message)
+        assert refused["code"] == "NotAuthorizedException", refused
+        assert "/dataset/secret" in refused["message"]
+    pulled = await request(socket, {"type": "pull", "id": "n", "dataset": "notes", "since": 0})
+    assert pulled["type"] == "records"
+    await socket.disconnect()
