@@ -2,6 +2,19 @@
 protocol's renderer (`identity.api.render`) turns them into that protocol's error shape and
 status (reference §1.6)."""
 
+import re
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+# What cannot travel in a UTF-8 JSON or XML answer: lone surrogates and control characters.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with lone surrogates and control characters written as `\\uXXXX` escapes, so
+    that an answer quoting what a client sent can always be rendered."""
+    return _UNPRINTABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
 
 class AwsError(Exception):
     """A client error with an AWS error code and a message a person can act on."""
@@ -13,6 +26,7 @@ class AwsError(Exception):
     status: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        message = printable(message)
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -95,6 +109,18 @@ class InternalError(AwsError):
     code = "InternalErrorException"
     query_code = "InternalFailure"
     status = 500
+
+
+def internal_failure(exception: Exception) -> InternalError:
+    """What a client is told of a fault of the server (already logged): only a database that
+    cannot be reached is called so, since clients retry that."""
+    if isinstance(exception, OperationalError | InterfaceError):
+        return InternalError("The service could not reach its database; try again shortly.")
+    if isinstance(exception, DatabaseError):
+        return InternalError(
+            "The service failed to store or read the data of this request; it has been logged."
+        )
+    return InternalError("The service failed to handle the request; it has been logged.")
 
 
 class AuthFailure(AwsError):

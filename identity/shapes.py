@@ -2,6 +2,8 @@
 constraints AWS publishes (required members, types, lengths, ranges, enums and patterns;
 botocore itself does not check patterns, reference §2)."""
 
+import json
+import math
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -10,7 +12,53 @@ import botocore.session
 import regex
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from identity.errors import AwsError, SerializationFailed, ValidationFailed
+from identity.errors import AwsError, SerializationFailed, ValidationFailed, printable
+
+# JSON deeper than this is refused before anything reads it. The deepest input of the models
+# (RoleMappings, policies) is under 10 levels.
+MAX_JSON_DEPTH = 64
+# The only string shape whose values may hold U+0000: record values are stored and returned
+# exactly as sent (syncstore/models.py stores them escaped). Everywhere else NUL is refused.
+NUL_ALLOWED = {"RecordValue"}
+
+
+def load_json(
+    data: bytes | str,
+    *,
+    error: type[AwsError] = SerializationFailed,
+    too_deep: type[AwsError] | None = None,
+    what: str = "request body",
+) -> Any:
+    """Parse JSON from a client, refusing (with `error`) what no real request holds: invalid
+    JSON or UTF-8, and (with `too_deep`, by default `error`) nesting deeper than
+    MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(data, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise error(f"The {what} is not valid JSON.") from None
+    except RecursionError:
+        value = None
+        deep = True
+    else:
+        deep = _deeper_than(value, MAX_JSON_DEPTH)
+    if deep:
+        raise (too_deep or error)(f"The {what} nests JSON deeper than {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; AWS doesn't
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 @cache
@@ -57,6 +105,12 @@ def _compiled(pattern: str) -> regex.Pattern:
     return regex.compile(_java_to_python(pattern))
 
 
+_BITS = {"integer": 32, "long": 64}
+_INTEGER_RANGES = {kind: (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) for kind, bits in _BITS.items()}
+# What datetime (and so every database) can hold: 0001-01-01 to 9999-12-31, in epoch seconds.
+_EPOCH_RANGE = (-62135596800, 253402300799)
+
+
 def lower_first(name: str) -> str:
     return name[:1].lower() + name[1:]
 
@@ -80,6 +134,9 @@ class _Checker:
         for name in shape.required_members:
             if value.get(name) is None:
                 self.fail(None, _join(path, name), "Member must not be null")
+        # An explicit null is an absent member, as in AWS's JSON services.
+        for name in [name for name, item in value.items() if item is None]:
+            del value[name]
         for name, member in shape.members.items():
             if value.get(name) is not None:
                 self.check(member, value[name], _join(path, name))
@@ -87,6 +144,10 @@ class _Checker:
     def _check_string(self, shape: Shape, value: Any, path: str) -> None:
         if not isinstance(value, str):
             raise _WrongType(path, "a string")
+        problem = _text_problem(shape, value)
+        if problem:
+            self.fail(value, path, problem)
+            return
         meta = shape.metadata
         if shape.enum and value not in shape.enum:
             self.fail(value, path, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
@@ -106,6 +167,8 @@ class _Checker:
     def _check_integer(self, shape: Shape, value: Any, path: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _WrongType(path, "an integer")
+        if not _INTEGER_RANGES[shape.type_name][0] <= value <= _INTEGER_RANGES[shape.type_name][1]:
+            raise _WrongType(path, f"a {shape.type_name} (a {_BITS[shape.type_name]}-bit integer)")
         meta = shape.metadata
         if "min" in meta and value < meta["min"]:
             self.fail(value, path, f"Member must have value greater than or equal to {meta['min']}")
@@ -121,10 +184,14 @@ class _Checker:
     def _check_timestamp(self, shape: Shape, value: Any, path: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _WrongType(path, "a number of seconds since the epoch")
+        if not _EPOCH_RANGE[0] <= value <= _EPOCH_RANGE[1]:  # NaN fails this too
+            raise _WrongType(path, "a time between the years 1 and 9999, in epoch seconds")
 
     def _check_double(self, shape: Shape, value: Any, path: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _WrongType(path, "a number")
+        if not math.isfinite(value):
+            raise _WrongType(path, "a finite number")
 
     _check_float = _check_double
 
@@ -150,6 +217,20 @@ class _Checker:
                 self.check(shape.value, item, f"{path}.{key}")
 
 
+def _text_problem(shape: Shape, value: str) -> str | None:
+    """Why a string cannot be taken whatever the model says: lone surrogates (not Unicode
+    text, so nothing can store or encode it) and NUL (PostgreSQL cannot store it)."""
+    if value.isascii() and "\x00" not in value:
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return "Member must be valid Unicode text (it holds a lone surrogate); send UTF-8 text"
+    if "\x00" in value and shape.name not in NUL_ALLOWED:
+        return "Member must not contain the NUL character (U+0000)"
+    return None
+
+
 def _accept(shape: Shape, value: Any, path: str) -> None:
     return None
 
@@ -167,7 +248,8 @@ def _join(path: str, name: str) -> str:
 
 def _preview(value: Any) -> str:
     text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= 256 else text[:253] + "..."
+    text = text if len(text) <= 256 else text[:253] + "..."
+    return printable(text)
 
 
 def validate(

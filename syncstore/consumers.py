@@ -23,6 +23,7 @@ from identity.errors import (
     AwsError,
     InvalidParameter,
     NotAuthorized,
+    SerializationFailed,
     TooManyRequests,
 )
 from syncstore import events, selectors, services, usage
@@ -39,6 +40,7 @@ CLOSE_UNAUTHENTICATED = 4401  # no or bad token, or the token expired
 CLOSE_REVOKED = 4403  # the identity was disabled, merged away or deleted
 CLOSE_IDLE = 4408  # nothing heard from the client for SYNC_WS_IDLE_TIMEOUT
 CLOSE_TOO_MANY = 4429  # too many sockets of this identity on this server process
+CLOSE_INVALID = 1007  # a message nesting JSON deeper than any real one
 CLOSE_TOO_BIG = 1009  # a message over SYNC_WS_MAX_MESSAGE_BYTES
 CLOSE_BEHIND = 1013  # the socket fell PENDING_EVENTS_MAX events behind: reconnect and pull
 
@@ -59,6 +61,10 @@ def _still_valid(session: Session) -> Caller:
     if is_revoked(session.identity_id, session.pool_id, session.issued_at):
         raise Revoked()
     return Caller(session=session)
+
+
+class _TooDeep(SerializationFailed):
+    """A message nesting JSON deeper than shapes.MAX_JSON_DEPTH: not from a real client."""
 
 
 class Revoked(Exception):
@@ -223,9 +229,15 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.heard = asyncio.get_running_loop().time()
         await usage.sockets_refresh()
         try:
-            message = json.loads(text_data if text_data is not None else bytes_data or b"")
-        except (ValueError, UnicodeDecodeError):
-            await self._error(None, "SerializationException", "The message is not valid JSON.")
+            message = aws_shapes.load_json(
+                text_data if text_data is not None else bytes_data or b"",
+                too_deep=_TooDeep,
+                what="message",
+            )
+        except AwsError as error:
+            await self._error(None, error.code, error.message)
+            if isinstance(error, _TooDeep):
+                await self.close(code=CLOSE_INVALID)
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self._error(None, "SerializationException", 'A message is an object with "type".')

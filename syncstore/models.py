@@ -2,10 +2,77 @@
 their subscriptions; a pool's Sync configuration. Every write goes through
 `syncstore.services`."""
 
+from typing import Any, overload
+
 from django.db import models
 from django.utils import timezone
 
 from identity.models import Identity, IdentityPool
+
+# PostgreSQL text cannot hold U+0000, which record values may (they are stored and returned
+# exactly as sent). So, on every database alike, values are stored with NUL written as
+# ESCAPE + "0" and ESCAPE itself (a private-use character) doubled.
+ESCAPE = "\ue000"
+
+
+@overload
+def to_stored(value: str) -> str: ...
+@overload
+def to_stored(value: None) -> None: ...
+def to_stored(value: str | None) -> str | None:
+    if value is None or ("\x00" not in value and ESCAPE not in value):
+        return value
+    return value.replace(ESCAPE, ESCAPE * 2).replace("\x00", ESCAPE + "0")
+
+
+@overload
+def from_stored(value: str) -> str: ...
+@overload
+def from_stored(value: None) -> None: ...
+def from_stored(value: str | None) -> str | None:
+    if value is None or ESCAPE not in value:
+        return value
+    out, pieces = [], iter(value.split(ESCAPE))
+    out.append(next(pieces))
+    for piece in pieces:  # each piece followed an ESCAPE
+        if piece.startswith("0"):
+            out.append("\x00" + piece[1:])
+        elif piece == "":  # a doubled ESCAPE: this piece is empty, the next one follows it
+            out.append(ESCAPE + next(pieces, ""))
+        else:
+            out.append(ESCAPE + piece)  # not written by to_stored; kept as it is
+    return "".join(out)
+
+
+def _stored_json(value: Any, convert) -> Any:
+    if isinstance(value, str):
+        return convert(value)
+    if isinstance(value, dict):
+        return {key: _stored_json(item, convert) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_stored_json(item, convert) for item in value]
+    return value
+
+
+class RecordValueField(models.TextField):
+    """Text stored exactly as sent, NUL included (see ESCAPE)."""
+
+    def get_prep_value(self, value):
+        return to_stored(super().get_prep_value(value))
+
+    def from_db_value(self, value, expression, connection):
+        return from_stored(value)
+
+
+class RecordJSONField(models.JSONField):
+    """JSON holding record values: its strings are stored as RecordValueField stores text
+    (PostgreSQL's jsonb refuses \\u0000)."""
+
+    def get_prep_value(self, value):
+        return super().get_prep_value(_stored_json(value, to_stored))
+
+    def from_db_value(self, value, expression, connection):
+        return _stored_json(super().from_db_value(value, expression, connection), from_stored)
 
 
 class Dataset(models.Model):
@@ -59,7 +126,7 @@ class Record(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records")
     key = models.CharField(max_length=1024)
-    value = models.TextField(null=True, blank=True)  # noqa: DJ001  (None marks a tombstone)
+    value = RecordValueField(null=True, blank=True)  # None marks a tombstone
     sync_count = models.BigIntegerField()
     modified = models.DateTimeField(default=timezone.now)
     modified_by = models.CharField(max_length=256, blank=True, default="")
@@ -136,7 +203,7 @@ class StreamRecord(models.Model):
     pool = models.ForeignKey(IdentityPool, on_delete=models.CASCADE, related_name="+")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
     sync_count = models.BigIntegerField()
-    payload = models.JSONField()
+    payload = RecordJSONField()
     created = models.DateTimeField(default=timezone.now)
     attempts = models.IntegerField(default=0)
     last_error = models.TextField(blank=True, default="")

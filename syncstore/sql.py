@@ -4,7 +4,8 @@ On the reference machine the ORM spent about 1.5 ms building each query against 
 the database to answer it, three quarters of an update (docs/benchmarks.md). These few
 statements are plain SQL that PostgreSQL and SQLite both run (`ON CONFLICT` upserts;
 `FOR UPDATE` only where the database has it: SQLite serialises writers instead). Every
-other read and write goes through the ORM.
+other read and write goes through the ORM. Values pass through `to_stored`/`from_stored`
+here as `Record.value` does in the ORM.
 """
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 import psycopg
 from django.db import connection
 
-from syncstore.models import Dataset, Record
+from syncstore.models import Dataset, Record, from_stored, to_stored
 
 DATASET = Dataset._meta.db_table
 RECORD = Record._meta.db_table
@@ -84,7 +85,7 @@ def records_current(dataset_id: int, keys: list[str]) -> dict[str, tuple[int, st
             f'SELECT "key", sync_count, "value" FROM {RECORD} WHERE dataset_id = %s AND {where}',
             [dataset_id, *params],
         )
-        return {key: (count, value) for key, count, value in cursor.fetchall()}
+        return {key: (count, from_stored(value)) for key, count, value in cursor.fetchall()}
 
 
 _UPSERT = (
@@ -111,7 +112,7 @@ def records_write(dataset_id: int, rows: list[RecordRow]) -> None:
                 [
                     dataset_id,
                     [row.key for row in rows],
-                    [row.value for row in rows],
+                    [to_stored(row.value) for row in rows],
                     [row.sync_count for row in rows],
                     [row.modified for row in rows],
                     [row.modified_by for row in rows],
@@ -132,7 +133,7 @@ def records_write(dataset_id: int, rows: list[RecordRow]) -> None:
             params += [
                 dataset_id,
                 row.key,
-                row.value,
+                to_stored(row.value),
                 row.sync_count,
                 db_time(row.modified),
                 row.modified_by,
@@ -181,7 +182,9 @@ def records_changed(
             [*params, limit],
         )
         return [
-            RecordRow(key, value, count, _aware(modified), by, device and _aware(device))
+            RecordRow(
+                key, from_stored(value), count, _aware(modified), by, device and _aware(device)
+            )
             for key, value, count, modified, by, device in cursor.fetchall()
         ]
 
@@ -203,4 +206,4 @@ def live_records(dataset_id: int, *, times: bool = False) -> list[tuple[str, str
             'WHERE dataset_id = %s AND "value" IS NOT NULL',
             [dataset_id],
         )
-        return [(key, value, float(when)) for key, value, when in cursor.fetchall()]
+        return [(key, from_stored(value), float(when)) for key, value, when in cursor.fetchall()]

@@ -3,13 +3,11 @@
 `Action` are the query protocol (STS). Every answer, error or not, is in the protocol's
 shape; a real fault is logged and answered with InternalErrorException (500)."""
 
-import json
 import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.db import DatabaseError
 
 from identity import shapes
 from identity.api import cognito_identity, iam, render, sts
@@ -18,11 +16,11 @@ from identity.api.render import ApiResponse
 from identity.auth import authenticate
 from identity.errors import (
     AwsError,
-    InternalError,
     InvalidParameter,
     RequestTooLarge,
     SerializationFailed,
     UnknownOperation,
+    internal_failure,
 )
 from identity.sigv4 import ArrivedRequest
 
@@ -50,10 +48,7 @@ def handle_cognito_identity(arrived: ArrivedRequest, target: str, kind: str) -> 
             f"Content-Type {kind or '(none)'!r} is not accepted here: AWS JSON requests must be "
             "sent as application/x-amz-json-1.1."
         )
-    try:
-        params = json.loads(arrived.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise SerializationFailed("The request body is not valid JSON.") from None
+    params = shapes.load_json(arrived.body or b"{}")
     if not isinstance(params, dict):
         raise SerializationFailed("The request body must be a JSON object.")
     caller = None
@@ -147,12 +142,9 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
         return render.json_response(handle_cognito_identity(arrived, target, kind))
     except AwsError as error:
         failure = error
-    except DatabaseError:
-        logger.exception("database error on %s", arrived.raw_path)
-        failure = InternalError("The service could not reach its database; try again shortly.")
-    except Exception:
-        logger.exception("unexpected error on %s", arrived.raw_path)
-        failure = InternalError("The service failed to handle the request; it has been logged.")
+    except Exception as fault:
+        logger.exception("failed to answer %s", arrived.raw_path)
+        failure = internal_failure(fault)
     if protocol == "query":
         return render.query_error(
             failure, request_id, service=service.name, namespace=service.namespace

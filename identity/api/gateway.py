@@ -8,6 +8,7 @@ answers CORS preflights, hands the request as it arrived to the protocol's `resp
 writes the answer with a request id.
 """
 
+import logging
 import uuid
 from collections.abc import Callable
 from email.utils import formatdate
@@ -18,8 +19,10 @@ from django.db import close_old_connections
 
 from identity.api import render
 from identity.api.render import ApiResponse
-from identity.errors import ResourceNotFound
+from identity.errors import ResourceNotFound, internal_failure
 from identity.sigv4 import ArrivedRequest
+
+logger = logging.getLogger(__name__)
 
 # respond(arrived, request_id, oversize=...) -> ApiResponse
 Respond = Callable[..., ApiResponse]
@@ -80,7 +83,11 @@ class AwsGateway:
             body=body,
         )
         request_id = str(uuid.uuid4())
-        response = await _in_thread(self._route(scope["path"]), arrived, request_id, oversize)
+        try:
+            response = await _in_thread(self._route(scope["path"]), arrived, request_id, oversize)
+        except Exception as fault:  # the protocols answer every error: this is a last resort
+            logger.exception("no answer for %s", arrived.raw_path)
+            response = render.cognito_identity_error(internal_failure(fault))
         response.headers["x-amzn-RequestId"] = request_id
         await self._send(send, response, origin)
 

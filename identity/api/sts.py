@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from identity import credentials, policies, selectors, services, tokens
+from identity import credentials, policies, selectors, services, shapes, tokens
 from identity.auth import Caller
 from identity.errors import (
     AccessDenied,
@@ -40,10 +40,7 @@ def operation(name: str):
 def _session_policy(text: str | None) -> dict | None:
     if text is None:
         return None
-    try:
-        document = json.loads(text)
-    except ValueError:
-        raise MalformedPolicyDocument("The session Policy is not valid JSON.") from None
+    document = shapes.load_json(text, error=MalformedPolicyDocument, what="session Policy")
     problems = policies.document_errors(document)
     if problems:
         raise MalformedPolicyDocument("The session Policy is malformed: " + " ".join(problems))

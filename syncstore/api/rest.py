@@ -2,14 +2,12 @@
 from botocore's service model, so paths, labels, query members and headers are exactly the
 ones the SDKs send."""
 
-import json
 import logging
 import re
 from functools import cache
 from urllib.parse import parse_qsl, unquote
 
 from botocore.model import OperationModel, Shape
-from django.db import DatabaseError
 
 from identity import shapes
 from identity.api import render
@@ -17,11 +15,11 @@ from identity.api.render import ApiResponse
 from identity.auth import authenticate
 from identity.errors import (
     AwsError,
-    InternalError,
     InvalidParameter,
     RequestTooLarge,
     ResourceNotFound,
     UnknownOperation,
+    internal_failure,
 )
 from identity.sigv4 import ArrivedRequest
 from syncstore.api.cognito_sync import HANDLERS
@@ -99,10 +97,7 @@ def read_input(operation: OperationModel, arrived: ArrivedRequest, labels: dict)
         else:
             body_members.append(name)
     if body_members and arrived.body.strip():
-        try:
-            body = json.loads(arrived.body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidParameter("The request body is not valid JSON.") from None
+        body = shapes.load_json(arrived.body, error=InvalidParameter)
         if not isinstance(body, dict):
             raise InvalidParameter("The request body must be a JSON object.")
         params.update({name: body[name] for name in body_members if body.get(name) is not None})
@@ -122,10 +117,7 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
         return render.json_response(handler(caller, params), content_type=render.REST_JSON)
     except AwsError as error:
         failure = error
-    except DatabaseError:
-        logger.exception("database error on %s", arrived.raw_path)
-        failure = InternalError("The service could not reach its database; try again shortly.")
-    except Exception:
-        logger.exception("unexpected error on %s", arrived.raw_path)
-        failure = InternalError("The service failed to handle the request; it has been logged.")
+    except Exception as fault:
+        logger.exception("failed to answer %s", arrived.raw_path)
+        failure = internal_failure(fault)
     return render.rest_json_error(failure, SERVICE)
