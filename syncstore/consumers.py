@@ -246,7 +246,12 @@ class SyncConsumer(AsyncWebsocketConsumer):
         kind = message["type"]
         try:
             if kind == "auth":
-                await self._authenticate(self._string(message, "token"), request_id)
+                token = self._string(message, "token")
+                if not token.isascii():
+                    raise AuthFailure(
+                        "unknown_key", "The token is not an OpenID token of this server."
+                    )
+                await self._authenticate(token, request_id)
             elif self.session is None:
                 raise AuthFailure("missing", 'Authenticate first: {"type": "auth", "token": ...}.')
             elif kind == "ping":
@@ -278,6 +283,16 @@ class SyncConsumer(AsyncWebsocketConsumer):
         value = message.get(name)
         if not isinstance(value, str) or not value:
             raise InvalidParameter(f'"{name}" must be a non-empty string.')
+        return value
+
+    @staticmethod
+    def _token_text(message: dict, name: str) -> str | None:
+        """An optional token the server made (a page token): ASCII text or nothing."""
+        value = message.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.isascii():
+            raise InvalidParameter(f'"{name}" must be the token the server sent, or absent.')
         return value
 
     def _dataset(self, message: dict) -> str:
@@ -346,8 +361,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
         since = message.get("since", 0)
         if isinstance(since, bool) or not isinstance(since, int):
             raise InvalidParameter('"since" must be a whole number (a sync count).')
-        page = message.get("next")
-        result = await _pull(self.session, dataset, since, page if isinstance(page, str) else None)
+        page = self._token_text(message, "next")
+        result = await _pull(self.session, dataset, since, page)
         await self._send({"type": "records", "id": request_id, **result})
 
     def _take_push_token(self) -> bool:
@@ -395,9 +410,15 @@ class SyncConsumer(AsyncWebsocketConsumer):
                 )
             )
         device_id = message.get("deviceId")
-        result = await _push(
-            self.session, dataset, patches, device_id if isinstance(device_id, str) else None
-        )
+        if device_id is not None:
+            aws_shapes.validate(
+                _shape("DeviceId"),
+                device_id,
+                invalid=InvalidParameter,
+                wrong_type=InvalidParameter,
+                path="deviceId",
+            )
+        result = await _push(self.session, dataset, patches, device_id)
         await self._send({"type": "pushed", "id": request_id, **result})
 
     async def _send(self, message: dict) -> None:
