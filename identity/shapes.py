@@ -32,17 +32,15 @@ def load_json(
     """Parse JSON from a client, refusing (with `error`) what no real request holds: invalid
     JSON or UTF-8, and (with `too_deep`, by default `error`) nesting deeper than
     MAX_JSON_DEPTH."""
+    deep = (too_deep or error)(f"The {what} nests JSON deeper than {MAX_JSON_DEPTH} levels.")
     try:
         value = json.loads(data, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise error(f"The {what} is not valid JSON.") from None
     except RecursionError:
-        value = None
-        deep = True
-    else:
-        deep = _deeper_than(value, MAX_JSON_DEPTH)
-    if deep:
-        raise (too_deep or error)(f"The {what} nests JSON deeper than {MAX_JSON_DEPTH} levels.")
+        raise deep from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise deep
     return value
 
 
