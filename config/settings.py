@@ -357,6 +357,15 @@ COGNATE_PROVIDER_CLOCK_SKEW = env.int("COGNATE_PROVIDER_CLOCK_SKEW", default=300
 COGNATE_PROVIDER_KEYS_REFETCH_AFTER = env.float("COGNATE_PROVIDER_KEYS_REFETCH_AFTER", default=10.0)
 # http:// OpenID Connect issuers (local development and tests only).
 COGNATE_ALLOW_HTTP_ISSUERS = env.bool("COGNATE_ALLOW_HTTP_ISSUERS", default=False)
+# URLs the server fetches because someone configured them (OpenID Connect discovery and
+# keys, the providers' endpoints above, Sync Trigger webhooks) may be on loopback, private,
+# link-local, unique-local or cloud metadata addresses only when this is set: local
+# development and tests only, never production (identity/outbound.py).
+# SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES is its older name and still honoured.
+COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool(
+    "COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES",
+    default=env.bool("SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES", default=False),
+)
 # The function deciding merges for pools whose merge policy is "custom" (syncstore/merge.py).
 COGNATE_MERGE_RESOLVER = env.str("COGNATE_MERGE_RESOLVER", default="")
 
@@ -427,9 +436,5 @@ STREAMS_RETRY_MAX_DELAY = env.int("STREAMS_RETRY_MAX_DELAY", default=300)
 SYNC_TRIGGER_TIMEOUT = env.float("SYNC_TRIGGER_TIMEOUT", default=5.0)
 # Webhook triggers must be https:// unless this is set (local development and tests).
 SYNC_TRIGGER_ALLOW_HTTP = env.bool("SYNC_TRIGGER_ALLOW_HTTP", default=False)
-# Webhooks on loopback, private or link-local addresses are refused unless this is set.
-SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = env.bool(
-    "SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES", default=False
-)
 # When set, webhook calls carry X-Cognate-Signature: sha256=<HMAC of the body with this key>.
 SYNC_TRIGGER_WEBHOOK_SECRET = env.str("SYNC_TRIGGER_WEBHOOK_SECRET", default="")

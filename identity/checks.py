@@ -6,6 +6,8 @@ import regex
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from identity import outbound
+
 _REGION = regex.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
@@ -53,4 +55,46 @@ def cognate_settings(app_configs, **kwargs):
                 id="cognate.E004",
             )
         )
+    return problems
+
+
+# Operator settings naming URLs the server fetches (IAM-registered issuers and webhooks are
+# checked when they are registered).
+PROVIDER_ENDPOINTS = (
+    "COGNATE_GOOGLE_ISSUER",
+    "COGNATE_APPLE_ISSUER",
+    "COGNATE_FACEBOOK_GRAPH_URL",
+    "COGNATE_AMAZON_TOKENINFO_URL",
+    "COGNATE_TWITTER_VERIFY_URL",
+)
+
+
+@register()
+def outbound_settings(app_configs, **kwargs):
+    """Internal addresses allowed for outbound fetches (never in production), or a provider
+    endpoint on one while they are refused (every sign-in through it would fail)."""
+    problems: list[CheckMessage] = []
+    if outbound.allowed_private():
+        problems.append(
+            Warning(
+                f"{outbound.SETTING} is set: OpenID Connect discovery and keys, the login "
+                "providers' endpoints and Sync Trigger webhooks may be fetched from loopback, "
+                "private, link-local and cloud metadata addresses.",
+                hint="For local development and tests only; production must not set it (nor "
+                f"its older name {outbound.OLDER_SETTING}).",
+                id="cognate.W010",
+            )
+        )
+        return problems
+    for name in PROVIDER_ENDPOINTS:
+        why = outbound.refusal(getattr(settings, name), resolve=False)
+        if why:
+            problems.append(
+                Warning(
+                    f"{name} is refused: {why}.",
+                    hint="Every sign-in through it will fail; point it at the provider's "
+                    "public endpoint.",
+                    id="cognate.W011",
+                )
+            )
     return problems

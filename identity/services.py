@@ -17,6 +17,7 @@ from identity import (
     clock,
     credentials,
     crypto,
+    outbound,
     policies,
     providers,
     ratelimit,
@@ -1229,10 +1230,15 @@ def principal_tag_map_set(
 
 # --- OpenID Connect providers (IAM) -------------------------------------------------------------
 def oidc_url_checked(url: str) -> str:
-    """An issuer URL as stored: https (http only where allowed), no query, no trailing /."""
-    parts = urlsplit(url.strip())
+    """An issuer URL as stored: https (http only where allowed), no query, no trailing /,
+    not on an internal address (unless COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES allows it)."""
     allowed = ("https", "http") if settings.COGNATE_ALLOW_HTTP_ISSUERS else ("https",)
-    if parts.scheme not in allowed or not parts.netloc or parts.query or parts.fragment:
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError:
+        raise InvalidParameter(f"Url {url!r} is not a valid URL.") from None
+    if parts.scheme not in allowed or not parts.hostname or parts.query or parts.fragment:
         raise InvalidParameter(
             f"Url {url!r} must be an https:// issuer URL without query or fragment"
             + (
@@ -1242,7 +1248,11 @@ def oidc_url_checked(url: str) -> str:
                 "COGNATE_ALLOW_HTTP_ISSUERS=true, for local development)."
             )
         )
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    checked = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    why = outbound.refusal(checked, timeout=settings.COGNATE_PROVIDER_TIMEOUT)
+    if why:
+        raise InvalidParameter(f"Url {checked} is refused: {why}.")
+    return checked
 
 
 @transaction.atomic

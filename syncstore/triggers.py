@@ -5,30 +5,27 @@ target gets every record of the dataset with the proposed change, and answers wi
 shape: it may change, add or remove records; records it leaves out are taken as proposed.
 The target is an AWS Lambda function (invoked with boto3; `COGNATE_LAMBDA_ENDPOINT_URL`
 points elsewhere) or, as a Cognate extension, an HTTPS webhook that receives the event as a
-JSON POST and answers with the JSON output. docs/operations.md describes the contract.
+JSON POST and answers with the JSON output (called through `identity.outbound`: never an
+internal address unless COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES allows it).
+docs/operations.md describes the contract.
 """
 
 import functools
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
-import socket
-import time
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import boto3
-import requests
-import urllib3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 from django.conf import settings
 
+from identity import outbound
 from identity.errors import (
     InvalidLambdaFunctionOutput,
     InvalidParameter,
@@ -48,14 +45,18 @@ MAX_OUTPUT_BYTES = 6 * 1024 * 1024  # Lambda's own response limit
 
 def target_check(target: str) -> str:
     """A SyncTrigger target as SetCognitoEvents accepts it: a Lambda function ARN, or an
-    https:// webhook URL (http:// only where SYNC_TRIGGER_ALLOW_HTTP allows it)."""
+    https:// webhook URL (http:// only where SYNC_TRIGGER_ALLOW_HTTP allows it) whose host is
+    not an internal address (unless COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES allows it)."""
     if LAMBDA_ARN.fullmatch(target):
         return target
     if target.startswith("https://") or (
         target.startswith("http://") and settings.SYNC_TRIGGER_ALLOW_HTTP
     ):
-        if len(target) > 2048 or any(c.isspace() for c in target):
+        if len(target) > 2048 or any(c.isspace() for c in target) or not _host(target):
             raise InvalidParameter(f"SyncTrigger webhook URL {target[:60]!r} is not valid.")
+        why = outbound.refusal(target, timeout=settings.SYNC_TRIGGER_TIMEOUT)
+        if why:
+            raise InvalidParameter(f"SyncTrigger webhook {target} is refused: {why}.")
         return target
     if target.startswith("http://"):
         raise InvalidParameter(
@@ -66,6 +67,11 @@ def target_check(target: str) -> str:
         f"SyncTrigger target {target[:80]!r} is neither a Lambda function ARN "
         "(arn:aws:lambda:REGION:ACCOUNT:function:NAME) nor an https:// webhook URL."
     )
+
+
+def _host(url: str) -> str:
+    _, host, port = outbound.origin(url)
+    return host if port is not None else ""
 
 
 def event_build(
@@ -199,80 +205,51 @@ def _invoke_lambda(arn: str, event: dict) -> Any:
     return _decoded(arn, payload)
 
 
-def _check_address(url: str) -> None:
-    """Refuse a webhook whose host resolves to a loopback, private, link-local or otherwise
-    internal address (an operator key limited to a pool must not reach the server's own
-    network), unless SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES allows it."""
-    if settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES:
-        return
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        raise LambdaSocketTimeout(
-            f"The SyncTrigger webhook host {host!r} could not be resolved; nothing was written."
-        ) from None
-    for address in addresses:
-        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
-        if not ip.is_global:
-            raise InvalidLambdaFunctionOutput(
-                f"The SyncTrigger webhook {url} resolves to {ip}, an internal address Cognate "
-                "does not call (SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES allows it); nothing was "
-                "written."
-            )
-
-
 def _invoke_webhook(url: str, event: dict) -> Any:
-    _check_address(url)
     body = json.dumps(event, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "Cognate-SyncTrigger/1"}
     if settings.SYNC_TRIGGER_WEBHOOK_SECRET:
         digest = hmac.new(settings.SYNC_TRIGGER_WEBHOOK_SECRET.encode(), body, hashlib.sha256)
         headers["X-Cognate-Signature"] = f"sha256={digest.hexdigest()}"
-    deadline = time.monotonic() + settings.SYNC_TRIGGER_TIMEOUT
     try:
-        with requests.post(
+        # The address is checked on the socket the call connects, not by an earlier lookup;
+        # redirects are not followed (a 3xx is an answer that is not 200).
+        answer = outbound.fetch(
+            "POST",
             url,
-            data=body,
+            body=body,
             headers=headers,
             timeout=settings.SYNC_TRIGGER_TIMEOUT,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            payload = _read_by(response, deadline, url)
-    except (requests.Timeout, urllib3.exceptions.TimeoutError):
+            max_bytes=MAX_OUTPUT_BYTES,
+        )
+    except outbound.Refused as refused:
+        raise InvalidLambdaFunctionOutput(
+            f"The SyncTrigger webhook {url} is refused: {refused.message}; nothing was written."
+        ) from None
+    except outbound.TimedOut:
         raise _timed_out(url) from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-        logger.warning("SyncTrigger %s unreachable: %s", url, error)
+    except outbound.TooLarge:
+        raise InvalidLambdaFunctionOutput(
+            f"The SyncTrigger webhook {url} returned more than {MAX_OUTPUT_BYTES} bytes; "
+            "nothing was written."
+        ) from None
+    except outbound.Unreachable as error:
+        logger.warning("SyncTrigger %s unreachable: %s", url, error.message)
         raise LambdaSocketTimeout(
             f"The SyncTrigger webhook {url} could not be reached or broke off its answer; "
             "nothing was written."
         ) from None
-    if response.status_code == 429:
+    if answer.status == 429:
         raise LambdaThrottled(
             f"The SyncTrigger webhook {url} is throttled (HTTP 429); nothing was written. Try "
             "again shortly."
         )
-    if response.status_code != 200:
+    if answer.status != 200:
         raise InvalidLambdaFunctionOutput(
-            f"The SyncTrigger webhook {url} answered HTTP {response.status_code}, not 200; "
+            f"The SyncTrigger webhook {url} answered HTTP {answer.status}, not 200; "
             "nothing was written."
         )
-    return _decoded(url, payload)
-
-
-def _read_by(response, deadline: float, url: str) -> bytes:
-    """The answer's body, read in pieces so the whole call keeps to its time limit (a
-    per-read timeout alone lets a slow drip run on)."""
-    chunks, size = [], 0
-    while chunk := response.raw.read1(64 * 1024):  # whatever has arrived, one read at most
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_OUTPUT_BYTES:
-            break
-        if time.monotonic() > deadline:
-            raise _timed_out(url)
-    return b"".join(chunks)
+    return _decoded(url, answer.body)
 
 
 def _decoded(target: str, payload: bytes) -> Any:

@@ -38,13 +38,16 @@ def _fresh_configuration():
     """Each test's database is rolled back, so the configuration this process keeps in memory
     (pools, roles, key pool lists) must be forgotten with it."""
     from identity import selectors
+    from identity.providers import oidc
     from syncstore import selectors as sync_selectors
 
     selectors._config.forget()
     sync_selectors.sync_config_forget()
+    oidc.issuers_forget()  # a later test's issuer may get an earlier one's port
     yield
     selectors._config.forget()
     sync_selectors.sync_config_forget()
+    oidc.issuers_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,19 @@
-"""The contract every login provider meets, and the HTTP helper they share (every call has a
-timeout; a provider that does not answer is `ProviderUnavailable`, never a 500)."""
+"""The contract every login provider meets, and the HTTP helper they share (every call goes
+through `identity.outbound`, with its address checks and bounds; a provider that does not
+answer is `ProviderUnavailable`, one that answers unusably `LoginRejected`, never a 500)."""
 
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from django.conf import settings
 
+from identity import outbound
 from identity.selectors import PoolView
+
+# Providers' answers (token info, discovery documents, key sets) are small; more than this
+# is refused, as is a chain of more redirects (each within the same origin) than this.
+MAX_ANSWER_BYTES = 256 * 1024
+MAX_REDIRECTS = 3
 
 
 @dataclass(frozen=True)
@@ -60,21 +66,46 @@ class Provider:
         raise NotImplementedError
 
 
-def get_json(provider: str, url: str, **kwargs) -> tuple[int, Any]:
-    """GET a provider's JSON endpoint: (status, body) for any answer the provider gave,
-    ProviderUnavailable when it gave none (or a server error)."""
+def get_json(
+    provider: str,
+    url: str,
+    *,
+    params: dict[str, str] | None = None,
+    auth: Any = None,
+    allow_private: bool | None = None,
+) -> tuple[int, Any]:
+    """GET a provider's JSON endpoint (through `identity.outbound`): (status, body) for any
+    answer the provider gave. A provider that cannot be reached or answers with a server
+    error is ProviderUnavailable (worth trying again); one whose address is refused or whose
+    answer is too slow, too large or not JSON is LoginRejected, naming it and saying why."""
     try:
-        response = requests.get(url, timeout=settings.COGNATE_PROVIDER_TIMEOUT, **kwargs)
-    except requests.RequestException as error:
+        answer = outbound.fetch(
+            "GET",
+            url,
+            params=params,
+            auth=auth,
+            headers={"Accept": "application/json"},
+            timeout=settings.COGNATE_PROVIDER_TIMEOUT,
+            max_bytes=MAX_ANSWER_BYTES,
+            redirects=MAX_REDIRECTS,
+            allow_private=allow_private,
+        )
+    except outbound.Unreachable as error:
         raise ProviderUnavailable(
-            f"{provider} is not responding ({error.__class__.__name__}); try again later."
+            f"{provider} is not responding: {error.message}; try again later."
         ) from None
-    if response.status_code >= 500:
+    except outbound.Refused as error:
+        raise LoginRejected(f"{provider} cannot be asked: {error.message}.") from None
+    except (outbound.TimedOut, outbound.TooLarge) as error:
+        raise LoginRejected(f"{provider} gave no usable answer: {error.message}.") from None
+    if answer.status >= 500:
         raise ProviderUnavailable(
-            f"{provider} answered with an error ({response.status_code}); try again later."
+            f"{provider} answered with an error ({answer.status}); try again later."
         )
     try:
-        body = response.json()
+        body = answer.json()
     except ValueError:
-        raise ProviderUnavailable(f"{provider} answered with something that is not JSON.") from None
-    return response.status_code, body
+        raise LoginRejected(
+            f"{provider} gave no usable answer: {url} answered with something that is not JSON."
+        ) from None
+    return answer.status, body

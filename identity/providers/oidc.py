@@ -1,12 +1,19 @@
 """OpenID Connect logins: any issuer registered as an IAM OpenID Connect provider and named by
 the pool's OpenIdConnectProviderARNs, and Google and Apple with their own issuers.
 
-The issuer's discovery document and keys are fetched and cached; an unknown `kid` fetches
-the keys again (a provider rotated them). `iss` must be the issuer whose Logins key was given,
-`azp` (when present) or `aud` one of the client ids, `exp`/`nbf` within the allowed clock
-skew, and the signature RS256/384/512 or ES256/384/512.
+The issuer's discovery document and keys are fetched (through `identity.outbound`) and
+cached; an unknown `kid` fetches the keys again (a provider rotated them). Keys on the
+issuer's own origin are fetched under the same address rule as the issuer; keys on another
+origin only from a public address. An issuer whose discovery document or keys cannot be used
+(refused, too slow, too large, not JSON, no signing keys) is NotAuthorizedException naming it;
+one that cannot be reached at all is ExternalServiceException.
+
+`iss` must be the issuer whose Logins key was given, `azp` (when present) or `aud` one of the
+client ids, `exp`/`nbf` within the allowed clock skew, and the signature RS256/384/512 or
+ES256/384/512.
 """
 
+import math
 import threading
 import time
 from typing import Any
@@ -14,6 +21,7 @@ from typing import Any
 import jwt
 from django.conf import settings
 
+from identity import outbound
 from identity.providers.base import (
     LoginRejected,
     Provider,
@@ -29,45 +37,99 @@ _UNVERIFIED: Any = {"verify_signature": False, "verify_exp": False, "verify_aud"
 
 
 class _Issuer:
-    """An issuer's discovery document and signing keys, fetched when needed."""
+    """An issuer's discovery document and signing keys, fetched when needed. A failure to
+    get them is remembered for COGNATE_PROVIDER_KEYS_REFETCH_AFTER seconds, so a broken or
+    slow issuer is not asked again for every sign-in meanwhile."""
 
     def __init__(self, url: str):
         self.url = url
-        self.fetched = 0.0
-        self.keys: jwt.PyJWKClient | None = None
+        self.jwks_uri: str | None = None
+        self.discovered = -math.inf
+        self.keys: list[jwt.PyJWK] = []
+        self.keys_fetched = self.keys_tried = -math.inf
+        self.failure: tuple[type[LoginRejected | ProviderUnavailable], str] | None = None
+        self.failed = -math.inf
         self.lock = threading.Lock()
 
     def keys_for(self, kid: str | None, name: str) -> list:
         """The keys that may have signed a token: the one named by `kid` (fetching the
         keys again if it is unknown), or every signing key when the token names none."""
+        cooldown = settings.COGNATE_PROVIDER_KEYS_REFETCH_AFTER
         with self.lock:
-            if self.keys is None or time.monotonic() - self.fetched > DISCOVERY_TTL:
-                status, config = get_json(name, f"{self.url}/.well-known/openid-configuration")
-                if status != 200 or not isinstance(config, dict) or "jwks_uri" not in config:
-                    raise ProviderUnavailable(
-                        f"{name} has no usable discovery document at {self.url}."
-                    )
-                self.keys = jwt.PyJWKClient(
-                    config["jwks_uri"],
-                    cache_keys=True,
-                    lifespan=int(DISCOVERY_TTL),
-                    timeout=int(settings.COGNATE_PROVIDER_TIMEOUT) or 1,
-                    # Unknown kids fetch the keys again, but not more often than this (a
-                    # stream of made-up kids must not turn into a stream of fetches).
-                    cooldown_duration=settings.COGNATE_PROVIDER_KEYS_REFETCH_AFTER,
-                )
-                self.fetched = time.monotonic()
-            keys = self.keys
-        try:
-            if kid is None:
-                return [key.key for key in keys.get_signing_keys()]
-            return [keys.get_signing_key(kid).key]
-        except jwt.PyJWKClientConnectionError:
-            raise ProviderUnavailable(f"{name} did not send its signing keys.") from None
-        except (jwt.PyJWKClientError, jwt.DecodeError):
+            now = time.monotonic()
+            if self.failure is not None and now - self.failed < cooldown:
+                kind, message = self.failure
+                raise kind(message)
+            try:
+                if self.jwks_uri is None or now - self.discovered > DISCOVERY_TTL:
+                    self._discover(name)
+                if now - self.keys_fetched > DISCOVERY_TTL:
+                    self._fetch_keys(name)
+            except (LoginRejected, ProviderUnavailable) as error:
+                self.failure, self.failed = (type(error), error.message), time.monotonic()
+                raise
+            self.failure = None
+            found = self._signing(kid)
+            # Unknown kids fetch the keys again (the issuer may have rotated them), but not
+            # more often than the cooldown: made-up kids must not become a stream of fetches.
+            # A failure here fails this token only; the keys in hand stay.
+            if not found and kid is not None and now - self.keys_tried >= cooldown:
+                self._fetch_keys(name)
+                found = self._signing(kid)
+        if not found:
             raise LoginRejected(
                 "Invalid login token. The token is signed with a key the provider does not publish."
-            ) from None
+            )
+        return [key.key for key in found]
+
+    def _discover(self, name: str) -> None:
+        where = f"{self.url}/.well-known/openid-configuration"
+        status, config = get_json(name, where)
+        jwks_uri = config.get("jwks_uri") if status == 200 and isinstance(config, dict) else None
+        if not isinstance(jwks_uri, str) or not jwks_uri:
+            raise LoginRejected(
+                f"{name} has no usable discovery document at {where} (HTTP {status}, no jwks_uri)."
+            )
+        schemes = ("https", "http") if settings.COGNATE_ALLOW_HTTP_ISSUERS else ("https",)
+        scheme, host, _ = outbound.origin(jwks_uri)
+        if scheme not in schemes or not host:
+            raise LoginRejected(
+                f"{name} publishes its keys at {jwks_uri[:200]!r}, which is not an https:// URL."
+            )
+        if outbound.origin(jwks_uri) != outbound.origin(self.url):
+            why = outbound.refusal(
+                jwks_uri, allow_private=False, timeout=settings.COGNATE_PROVIDER_TIMEOUT
+            )
+            if why:
+                raise LoginRejected(
+                    f"{name} cannot be asked: its keys at {jwks_uri} are on another host than the "
+                    "issuer, and keys on another host must be on a public address whatever "
+                    f"{outbound.SETTING} says: {why}."
+                )
+        self.jwks_uri, self.discovered = jwks_uri, time.monotonic()
+
+    def _fetch_keys(self, name: str) -> None:
+        assert self.jwks_uri is not None
+        uri = self.jwks_uri
+        self.keys_tried = time.monotonic()
+        # Keys on the issuer's own origin follow the setting, as the issuer does; keys
+        # anywhere else are fetched from public addresses only.
+        same_origin = outbound.origin(uri) == outbound.origin(self.url)
+        status, body = get_json(name, uri, allow_private=None if same_origin else False)
+        if status != 200 or not isinstance(body, dict):
+            raise LoginRejected(f"{name} has no usable key set at {uri} (HTTP {status}).")
+        try:
+            published = jwt.PyJWKSet.from_dict(body).keys
+        except jwt.PyJWKSetError:
+            published = []
+        keys = [key for key in published if key.algorithm_name in ALGORITHMS]
+        if not any(key.public_key_use in ("sig", None) for key in keys):
+            raise LoginRejected(f"{name} publishes no usable signing keys at {uri}.")
+        self.keys, self.keys_fetched = keys, time.monotonic()
+
+    def _signing(self, kid: str | None) -> list[jwt.PyJWK]:
+        signing = [key for key in self.keys if key.public_key_use in ("sig", None)]
+        return signing if kid is None else [key for key in signing if key.key_id == kid]
 
 
 _issuers: dict[str, _Issuer] = {}
@@ -77,6 +139,12 @@ _issuers_lock = threading.Lock()
 def _issuer(url: str) -> _Issuer:
     with _issuers_lock:
         return _issuers.setdefault(url, _Issuer(url))
+
+
+def issuers_forget() -> None:
+    """Forget every issuer's discovery document, keys and failures."""
+    with _issuers_lock:
+        _issuers.clear()
 
 
 def verify_id_token(token: str, *, issuers: list[str], client_ids: list[str], name: str) -> dict:
@@ -152,7 +220,10 @@ class OpenIdConnect(Provider):
                 "on this server (CreateOpenIDConnectProvider)."
             )
         claims = verify_id_token(
-            token, issuers=[registered.url], client_ids=registered.client_ids, name=key
+            token,
+            issuers=[registered.url],
+            client_ids=registered.client_ids,
+            name=f"The OpenID Connect provider {registered.url}",
         )
         return VerifiedLogin(provider=key, subject=str(claims["sub"]), claims=claims)
 
@@ -166,7 +237,10 @@ class _FixedIssuer(Provider):
         issuer = getattr(settings, self.issuer_setting).rstrip("/")
         bare = issuer.split("://", 1)[-1]
         claims = verify_id_token(
-            token, issuers=[issuer, bare], client_ids=self.configured_ids(pool), name=self.name
+            token,
+            issuers=[issuer, bare],
+            client_ids=self.configured_ids(pool),
+            name=f"{self.name} ({issuer})",
         )
         return VerifiedLogin(provider=key, subject=str(claims["sub"]), claims=claims)
 

@@ -199,3 +199,20 @@ def test_merges_and_oidc_providers_have_pages(admin_client):
     provider = OidcProvider.objects.get()
     assert provider.url == "https://issuer.example"
     assert provider.arn == "arn:aws:iam::000000000000:oidc-provider/issuer.example"
+
+
+def test_the_oidc_provider_form_refuses_internal_issuers(admin_client, settings):
+    from identity.models import OidcProvider
+
+    settings.COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
+    page = admin_client.post(
+        reverse("admin:identity_oidcprovider_add"),
+        {"url": "https://169.254.169.254/latest", "client_ids": '["a"]', "thumbprints": "[]"},
+    )
+    assert page.status_code == 200
+    assert (
+        "Url https://169.254.169.254/latest is refused: 169.254.169.254 is a cloud metadata "
+        "address; Cognate does not connect to internal addresses unless "
+        "COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES=true (local development and tests only)."
+    ) in page.content.decode()
+    assert not OidcProvider.objects.exists()

@@ -108,6 +108,8 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
         "DEBUG": "false",
         "REDIS_KEY_PREFIX": f"cognate-test-{secrets.token_hex(4)}",
         "PYTHONUNBUFFERED": "1",
+        # Test providers and webhooks listen on 127.0.0.1 (tests of the refusal turn it off).
+        "COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES": "true",
         **extra,
     }
     return env

@@ -13,30 +13,61 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from oauthlib.oauth1.rfc5849 import signature, utils
 
 
+class Slowly:
+    """An answer body written `size` bytes at a time with `pause` seconds between pieces:
+    each piece arrives in time, the whole does not."""
+
+    def __init__(self, payload: bytes, *, size: int = 1, pause: float = 0.2):
+        self.payload, self.size, self.pause = payload, size, pause
+
+
 class StandIn:
     """A threaded HTTP server answering with `route(method, path, query, headers)` →
-    (status, body)."""
+    (status, body) or (status, body, extra headers). A body is sent as JSON, or as it is when
+    it is bytes or `Slowly`. Every request's path is kept in `paths`."""
 
     def __init__(self, route):
         outer = self
+        self.paths: list[str] = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 parsed = urllib.parse.urlsplit(self.path)
+                outer.paths.append(parsed.path)
                 query = dict(urllib.parse.parse_qsl(parsed.query))
-                status, body = route("GET", parsed.path, query, dict(self.headers), outer)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                status, body, *extra = route("GET", parsed.path, query, dict(self.headers), outer)
+                slowly = body if isinstance(body, Slowly) else None
+                if slowly is not None:
+                    payload = slowly.payload
+                elif isinstance(body, bytes):
+                    payload = body
+                else:
+                    payload = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    headers = {"Content-Length": str(len(payload)), **(extra[0] if extra else {})}
+                    for name, value in headers.items():
+                        if value is not None:  # None leaves the header out
+                            self.send_header(name, value)
+                    self.end_headers()
+                    if slowly is None:
+                        self.wfile.write(payload)
+                        return
+                    for start in range(0, len(payload), slowly.size):
+                        self.wfile.write(payload[start : start + slowly.size])
+                        self.wfile.flush()
+                        time.sleep(slowly.pause)
+                except OSError:
+                    pass  # the caller gave up
 
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.server.daemon_threads = True
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -55,14 +86,29 @@ class OidcIssuer:
         self.stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.standin = StandIn(self._route)
         self.url = self.standin.url
+        self.jwks_uri = f"{self.url}/jwks"
+        # path -> the answer to give there instead: (status, body[, headers]), or a function
+        # returning one (which may take its time)
+        self.answers: dict[str, tuple] = {}
+
+    @property
+    def paths(self) -> list[str]:
+        return self.standin.paths
 
     def _route(self, method, path, query, headers, standin):
+        if path in self.answers:
+            answer = self.answers[path]
+            return answer() if callable(answer) else answer
         if path == "/.well-known/openid-configuration":
-            return 200, {"issuer": self.url, "jwks_uri": f"{self.url}/jwks"}
+            return 200, {"issuer": self.url, "jwks_uri": self.jwks_uri}
         if path == "/jwks":
-            jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-            return 200, {"keys": [{**jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}]}
+            return 200, {"keys": [self.published_key()]}
         return 404, {}
+
+    def published_key(self) -> dict:
+        """The signing key as the JWKS publishes it."""
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        return {**jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}
 
     def rotate(self):
         """Publish a new signing key (and only it) under a new kid."""

@@ -89,7 +89,7 @@ def server(tmp_path_factory, moto):
         tmp_path_factory.mktemp("triggers"),
         label="triggers",
         SYNC_TRIGGER_ALLOW_HTTP="true",
-        SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES="true",  # the webhook listens on 127.0.0.1
+        COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES="true",  # the webhook listens on 127.0.0.1
         SYNC_TRIGGER_TIMEOUT="1.5",
         SYNC_TRIGGER_WEBHOOK_SECRET=SECRET,
         COGNATE_LAMBDA_ENDPOINT_URL=moto,
@@ -308,6 +308,8 @@ def test_removing_the_trigger_stops_it(ops_sync, pool, device, webhook):
         "arn:aws:lambda:us-east-1:12:function:short-account",
         "arn:aws:sns:us-east-1:123456789012:topic",
         "https://exa mple.com/",
+        "https://[::1/hook",
+        "https://hooks.example.com:99999/",
     ],
 )
 def test_targets_that_are_neither_a_function_nor_https_are_refused(ops_sync, pool, target):
@@ -386,7 +388,7 @@ async def test_pushes_over_the_websocket_go_through_the_trigger(settings, webhoo
     from tests.syncstore.test_consumer import device, new_identity, patch, request
 
     settings.SYNC_TRIGGER_ALLOW_HTTP = True
-    settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = True
+    settings.COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
     settings.SYNC_TRIGGER_WEBHOOK_SECRET = ""
     webhook.events.clear()
 
@@ -435,7 +437,7 @@ async def test_a_socket_too_far_behind_is_closed_to_resync_and_the_others_hear_e
     from tests.syncstore.test_consumer import closed_with, device, new_identity, patch
 
     settings.SYNC_TRIGGER_ALLOW_HTTP = True
-    settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = True
+    settings.COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
     settings.SYNC_TRIGGER_WEBHOOK_SECRET = ""
     asked, release = threading.Event(), threading.Event()
 
@@ -496,7 +498,7 @@ def test_a_dataset_changed_while_the_trigger_ran_is_a_conflict(settings, webhook
     from syncstore import services as sync_services
 
     settings.SYNC_TRIGGER_ALLOW_HTTP = True
-    settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = True
+    settings.COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
     guest = guest_with_trigger(webhook.url)
 
     def meanwhile(event):
@@ -526,14 +528,31 @@ def test_a_dataset_changed_while_the_trigger_ran_is_a_conflict(settings, webhook
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1"])
-def test_webhooks_on_internal_addresses_are_refused(settings, webhook, host):
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("localhost", "localhost is a loopback name"),
+        ("2130706433", "2130706433 resolves to 127.0.0.1, a loopback address"),
+        (
+            "[::ffff:127.0.0.1]",
+            "::ffff:127.0.0.1 is a loopback address (127.0.0.1) in IPv4-mapped form",
+        ),
+        ("169.254.169.254", "169.254.169.254 is a cloud metadata address"),
+        ("10.0.0.1", "10.0.0.1 is a private address"),
+    ],
+)
+def test_webhooks_on_internal_addresses_are_refused(settings, webhook, host, why):
+    """Registered while allowed, then called where internal addresses are refused: the call
+    is refused at the address it would connect to, and nothing is sent or written."""
     from syncstore import services as sync_services
     from syncstore.models import Dataset
 
     settings.SYNC_TRIGGER_ALLOW_HTTP = True
-    settings.SYNC_TRIGGER_ALLOW_PRIVATE_ADDRESSES = False
-    guest = guest_with_trigger(webhook.url.replace("127.0.0.1", host))
+    settings.COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
+    url = webhook.url.replace("127.0.0.1", host)
+    guest = guest_with_trigger(url)
+    settings.COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
     webhook.events.clear()
     with pytest.raises(sync_services.InvalidLambdaFunctionOutput) as caught:
         sync_services.records_update(
@@ -543,6 +562,10 @@ def test_webhooks_on_internal_addresses_are_refused(settings, webhook, host):
             modified_by="device",
             trigger=True,
         )
-    assert "internal address" in caught.value.message
+    assert caught.value.message == (
+        f"The SyncTrigger webhook {url} is refused: {why}; Cognate does not connect to internal "
+        "addresses unless COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES=true (local development and "
+        "tests only); nothing was written."
+    )
     assert webhook.events == []
     assert not Dataset.objects.filter(identity=guest).exists()
