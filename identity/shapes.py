@@ -132,8 +132,11 @@ class _Checker:
         for name in shape.required_members:
             if value.get(name) is None:
                 self.fail(None, _join(path, name), "Member must not be null")
-        # An explicit null is an absent member, as in AWS's JSON services.
-        for name in [name for name, item in value.items() if item is None]:
+        # An explicit null is an absent member, as in AWS's JSON services; members the model
+        # does not name are dropped, so nothing unchecked is stored.
+        for name in [
+            name for name, item in value.items() if item is None or name not in shape.members
+        ]:
             del value[name]
         for name, member in shape.members.items():
             if value.get(name) is not None:

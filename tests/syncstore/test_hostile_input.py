@@ -253,3 +253,16 @@ async def test_no_generated_socket_message_fails_the_server():
             if answer == {"type": "pong", "id": f"after-{number}"}:
                 break
     await socket.disconnect()
+
+
+def test_members_the_model_does_not_name_are_not_stored(device, operator_keys, ops_sync):
+    """Found by bench/fuzz.py: an unknown member of PushSync holding a lone surrogate was
+    stored as it came, and the answer failed."""
+    body = {"PushSync": {"ApplicationArns": [], "Unknown": {"x": "\ud800"}}}
+    answer = rest_call(
+        device, operator_keys, "SetIdentityPoolConfiguration", json.dumps(body).encode()
+    )
+    assert answer.status == 200, answer
+    assert answer.json()["PushSync"] == {"ApplicationArns": []}
+    stored = ops_sync.get_identity_pool_configuration(IdentityPoolId=device.pool_id)
+    assert stored["PushSync"] == {"ApplicationArns": []}
