@@ -3,9 +3,11 @@
 It stands beside Django's own HTTP handler rather than behind it: these requests are
 authenticated by signature or token, not by session, so none of Django's browser middleware
 applies, and skipping it saves a dozen thread hops per call. Each request costs one hop into
-the thread that does the database work. The gateway reads the body (within the size limit),
-answers CORS preflights, hands the request as it arrived to the protocol's `respond`, and
-writes the answer with a request id.
+the thread that does the database work. The gateway reads the body (config/asgi.py puts
+config.limits.BodyLimit in front, so it is within COGNATE_MAX_BODY_BYTES), answers CORS
+preflights, hands the request as it arrived to the protocol's `respond`, and writes the
+answer with a request id. `too_large` gives the answer to a body over the limit, for the
+server to send before reading it.
 """
 
 import logging
@@ -19,7 +21,7 @@ from django.db import close_old_connections
 
 from identity.api import render
 from identity.api.render import ApiResponse
-from identity.errors import ResourceNotFound, internal_failure
+from identity.errors import AwsError, RequestTooLarge, ResourceNotFound, internal_failure
 from identity.sigv4 import ArrivedRequest
 
 logger = logging.getLogger(__name__)
@@ -28,10 +30,10 @@ logger = logging.getLogger(__name__)
 Respond = Callable[..., ApiResponse]
 
 
-def _respond_in_thread(respond: Respond, arrived, request_id, oversize) -> ApiResponse:
+def _respond_in_thread(respond: Respond, arrived, request_id) -> ApiResponse:
     close_old_connections()
     try:
-        return respond(arrived, request_id, oversize=oversize)
+        return respond(arrived, request_id)
     finally:
         close_old_connections()
 
@@ -39,10 +41,12 @@ def _respond_in_thread(respond: Respond, arrived, request_id, oversize) -> ApiRe
 _in_thread = sync_to_async(_respond_in_thread, thread_sensitive=True)
 
 
-def _not_found(arrived: ArrivedRequest, request_id: str, *, oversize: bool) -> ApiResponse:
-    error = ResourceNotFound(
+def _not_found(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False) -> ApiResponse:
+    error: AwsError = ResourceNotFound(
         f"No AWS API lives at {arrived.raw_path}: point the SDK's endpoint at the /aws prefix."
     )
+    if oversize:
+        error = RequestTooLarge("The request body is larger than this server accepts.")
     return render.rest_json_error(error, "cognito-sync")
 
 
@@ -65,65 +69,81 @@ class AwsGateway:
 
     async def __call__(self, scope, receive, send) -> None:
         assert scope["type"] == "http"
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope["headers"]
-        }
+        headers = _headers(scope)
         origin = headers.get("origin")
         if scope["method"] == "OPTIONS":
             await self._send(send, ApiResponse(204, "text/plain", b""), origin, preflight=True)
             return
-        body, oversize = await self._read_body(receive, headers)
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        arrived = ArrivedRequest(
-            method=scope["method"],
-            raw_path=raw_path.split("?", 1)[0],
-            raw_query=scope.get("query_string", b"").decode("latin-1"),
-            headers=headers,
-            body=body,
-        )
+        arrived = _arrived(scope, headers, await self._read_body(receive))
         request_id = str(uuid.uuid4())
         try:
-            response = await _in_thread(self._route(scope["path"]), arrived, request_id, oversize)
+            response = await _in_thread(self._route(scope["path"]), arrived, request_id)
         except Exception as fault:  # the protocols answer every error: this is a last resort
             logger.exception("no answer for %s", arrived.raw_path)
             response = render.cognito_identity_error(internal_failure(fault))
         response.headers["x-amzn-RequestId"] = request_id
         await self._send(send, response, origin)
 
+    def too_large(self, scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """(status, headers, body) of the answer to a request whose body is over
+        COGNATE_MAX_BODY_BYTES, in the shape of the protocol it was sent in, from its path and
+        headers alone: it needs neither the body nor the database."""
+        headers = _headers(scope)
+        request_id = str(uuid.uuid4())
+        response = self._route(scope["path"])(
+            _arrived(scope, headers, b""), request_id, oversize=True
+        )
+        response.headers["x-amzn-RequestId"] = request_id
+        return response.status, _response_headers(response, headers.get("origin")), response.body
+
     @staticmethod
-    async def _read_body(receive, headers) -> tuple[bytes, bool]:
-        limit = settings.COGNATE_MAX_BODY_BYTES
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return b"", True
-        chunks, size = [], 0
+    async def _read_body(receive) -> bytes:
+        chunks = []
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return b"", True
-            chunks.append(chunk)
+            chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        return b"".join(chunks), False
+        return b"".join(chunks)
 
     @staticmethod
     async def _send(send, response: ApiResponse, origin: str | None, preflight=False) -> None:
-        headers = [
-            (b"content-type", response.content_type.encode()),
-            (b"content-length", str(len(response.body)).encode()),
-            # Browser SDKs read the server's clock from Date (exposed to pages by CORS);
-            # daphne sends none of its own, and uvicorn runs with --no-date-header.
-            (b"date", formatdate(usegmt=True).encode()),
-        ]
-        headers += [(k.encode(), v.encode("latin-1")) for k, v in response.headers.items()]
-        headers += _cors_headers(origin, preflight)
+        headers = _response_headers(response, origin, preflight)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
+
+
+def _headers(scope) -> dict[str, str]:
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+    }
+
+
+def _arrived(scope, headers: dict[str, str], body: bytes) -> ArrivedRequest:
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    return ArrivedRequest(
+        method=scope["method"],
+        raw_path=raw_path.split("?", 1)[0],
+        raw_query=scope.get("query_string", b"").decode("latin-1"),
+        headers=headers,
+        body=body,
+    )
+
+
+def _response_headers(
+    response: ApiResponse, origin: str | None, preflight: bool = False
+) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"content-type", response.content_type.encode()),
+        (b"content-length", str(len(response.body)).encode()),
+        # Browser SDKs read the server's clock from Date (exposed to pages by CORS);
+        # daphne sends none of its own, and uvicorn runs with --no-date-header.
+        (b"date", formatdate(usegmt=True).encode()),
+    ]
+    headers += [(k.encode(), v.encode("latin-1")) for k, v in response.headers.items()]
+    return headers + _cors_headers(origin, preflight)
 
 
 def _cors_headers(origin: str | None, preflight: bool) -> list[tuple[bytes, bytes]]:
