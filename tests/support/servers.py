@@ -140,6 +140,8 @@ def start_asgi(
             str(workers),
             "--no-access-log",
             "--no-date-header",
+            "--ws-max-size",
+            env.get("SYNC_WS_MAX_MESSAGE_BYTES", str(1024 * 1024)),
             "--log-level",
             "warning",
         ]
