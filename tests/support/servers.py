@@ -78,6 +78,9 @@ class Cognate:
     processes: list[subprocess.Popen] = field(default_factory=list)
     # Every server process, when several share the database (and Redis).
     urls: list[str] = field(default_factory=list)
+    workers: int = 1
+    server_command: str | None = None
+    logs: list[Path] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -86,6 +89,33 @@ class Cognate:
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/ws/sync"
+
+    def start(self, url: str, log: Path) -> None:
+        """Start one more server process on `url`'s port, and wait until it answers."""
+        port = urlsplit(url).port
+        assert port is not None
+        process = start_asgi(
+            self.env, port, workers=self.workers, log=log, server=self.server_command
+        )
+        self.processes.append(process)
+        self.urls.append(url)
+        self.logs.append(log)
+        wait_for(f"{url}/healthz", process=process)
+
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop every server process and start it again on the same port, database and
+        environment. With `kill`, SIGKILL: no shutdown at all, as when a machine dies."""
+        previous = list(zip(self.processes, self.urls, self.logs, strict=True))
+        self.processes, self.urls, self.logs = [], [], []
+        for process, _, _ in previous:
+            if kill:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # uvicorn's workers too
+                process.wait()
+            else:
+                stop(process)
+        for _, url, log in previous:
+            self.start(url, log)
 
     def manage(self, *args: str, check: bool = True, input: str | None = None):
         return subprocess.run(
@@ -159,7 +189,10 @@ def start_asgi(
             "config.asgi:application",
         ]
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+    # A session of its own, so that a kill can reach every process of the server.
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=output, stderr=output, start_new_session=True
+    )
 
 
 @contextlib.contextmanager
@@ -189,18 +222,14 @@ def cognate(
                 ALLOWED_HOSTS="127.0.0.1,localhost",
                 **extra_env,
             ),
+            workers=workers,
+            server_command=server_command,
         )
         server.manage("migrate", "--noinput")
         ports = [port] + [free_port() for _ in range(processes - 1)]
         try:
             for number, each in enumerate(ports):
-                log = tmp / f"{label}-{number}.log"
-                process = start_asgi(
-                    server.env, each, workers=workers, log=log, server=server_command
-                )
-                server.processes.append(process)
-                server.urls.append(f"http://127.0.0.1:{each}")
-                wait_for(f"http://127.0.0.1:{each}/healthz", process=process)
+                server.start(f"http://127.0.0.1:{each}", tmp / f"{label}-{number}.log")
             yield server
         finally:
             for process in server.processes:

@@ -12,11 +12,12 @@ from identity import selectors, services
 from identity.errors import ResourceConflict
 from syncstore import services as sync_services
 from syncstore.models import Dataset, Record
-from tests.conftest import database_is_postgres
+from tests.conftest import database_is_postgres, require
 from tests.support import servers
 from tests.syncstore.conftest import new_device
 
 WRITERS = 16
+DEMO_POOL = "us-east-1:dec0de00-0000-4000-8000-000000000001"
 
 
 def race(writer, count=WRITERS):
@@ -111,47 +112,108 @@ def test_updates_of_different_keys_all_land():
     assert counts == list(range(1, WRITERS + 2))
 
 
-@pytest.mark.postgres
-def test_sixteen_devices_racing_through_the_api_on_postgresql(tmp_path):
-    """Through HTTP, against four server processes sharing PostgreSQL."""
-    assert database_is_postgres()
+# Through HTTP the writers are devices of their own (boto3 clients with their own credentials).
+API_WRITERS = 32
+
+
+@pytest.fixture(scope="module")
+def race_server(tmp_path_factory):
+    """Four server processes sharing PostgreSQL, with the demo pool: (server, pool id)."""
+    require(database_is_postgres(), "needs PostgreSQL: set DATABASE_URL=postgres://...")
+    with servers.cognate(tmp_path_factory.mktemp("race"), workers=4, label="race") as live:
+        live.manage("ensure_demo_pool")
+        yield live, live.env.get("COGNATE_DEMO_POOL_ID") or DEMO_POOL
+
+
+def devices_of_one_identity(race_server, count):
+    """A first device of a new identity, `count` more devices of it and a SyncSessionToken
+    for each of those."""
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    with servers.cognate(tmp_path, workers=4, label="race") as live:
-        live.manage("ensure_demo_pool")
-        pool_id = live.env.get("COGNATE_DEMO_POOL_ID") or (
-            "us-east-1:dec0de00-0000-4000-8000-000000000001"
-        )
-        anon = boto3.client(
-            "cognito-identity",
-            endpoint_url=live.endpoint,
-            region_name="us-east-1",
-            config=Config(signature_version=UNSIGNED),
-        )
-        first = new_device(live, anon, pool_id)
-        first.put("k", "start")
-        devices = [new_device(live, anon, pool_id, first.identity_id) for _ in range(WRITERS)]
-        tokens = [d.list()["SyncSessionToken"] for d in devices]
+    live, pool_id = race_server
+    anon = boto3.client(
+        "cognito-identity",
+        endpoint_url=live.endpoint,
+        region_name="us-east-1",
+        config=Config(signature_version=UNSIGNED),
+    )
+    first = new_device(live, anon, pool_id)
+    devices = [new_device(live, anon, pool_id, first.identity_id) for _ in range(count)]
+    return first, devices, [d.list()["SyncSessionToken"] for d in devices]
 
-        def writer(n):
+
+def replace(key, value, sync_count):
+    return [{"Op": "replace", "Key": key, "Value": value, "SyncCount": sync_count}]
+
+
+def assert_conflict(error: ClientError) -> None:
+    code = error.response["Error"]["Code"]
+    status = error.response["ResponseMetadata"]["HTTPStatusCode"]
+    assert (code, status) == ("ResourceConflictException", 409), error.response
+
+
+@pytest.mark.postgres
+def test_thirty_two_devices_racing_for_one_key_through_the_api_on_postgresql(race_server):
+    """Every device writes the same key at the same count: one wins, the rest are refused."""
+    first, devices, tokens = devices_of_one_identity(race_server, API_WRITERS)
+    first.put("k", "start")
+
+    def writer(n):
+        try:
+            devices[n].update(replace("k", f"v{n}", 1), token=tokens[n])
+            return f"v{n}"
+        except ClientError as error:
+            assert_conflict(error)
+            return None
+
+    results = race(writer, API_WRITERS)
+    winners = [value for value in results if value]
+    assert len(winners) == 1, results
+    final = first.list(LastSyncCount=0)
+    assert final["DatasetSyncCount"] == 2
+    assert [(r["Key"], r["Value"], r["SyncCount"]) for r in final["Records"]] == [
+        ("k", winners[0], 2)
+    ]
+
+
+@pytest.mark.postgres
+def test_thirty_two_devices_writing_their_own_keys_through_the_api_all_land_on_postgresql(
+    race_server,
+):
+    """Every device replaces a key of its own, with that record's sync count, retrying after
+    a conflict with the count it then lists. Every update lands, each raises the dataset's
+    count by one, and no two records share a count: none was lost or merged into another."""
+    attempts = 5
+    first, devices, tokens = devices_of_one_identity(race_server, API_WRITERS)
+    keys = [f"k{n}" for n in range(API_WRITERS)]
+    first.update([patch for key in keys for patch in replace(key, "start", 0)])
+
+    def writer(n):
+        """The record as the update that landed wrote it."""
+        sync_count = 1
+        for _ in range(attempts):
             try:
-                devices[n].update(
-                    [{"Op": "replace", "Key": "k", "Value": f"v{n}", "SyncCount": 1}],
-                    token=tokens[n],
-                )
-                return f"v{n}"
+                answer = devices[n].update(replace(keys[n], f"v{n}", sync_count), token=tokens[n])
+                return [(r["Key"], r["Value"], r["SyncCount"]) for r in answer["Records"]]
             except ClientError as error:
-                assert error.response["Error"]["Code"] == "ResourceConflictException"
-                assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 409
-                return None
+                assert_conflict(error)
+                listed = devices[n].list(LastSyncCount=0)["Records"]
+                sync_count = next(r["SyncCount"] for r in listed if r["Key"] == keys[n])
+        pytest.fail(f"{keys[n]} still conflicts after {attempts} attempts")
 
-        results = race(writer)
-        winners = [value for value in results if value]
-        assert len(winners) == 1, results
-        final = first.list(LastSyncCount=0)
-        assert final["DatasetSyncCount"] == 2
-        assert [(r["Key"], r["Value"], r["SyncCount"]) for r in final["Records"]] == [
-            ("k", winners[0], 2)
-        ]
+    results = race(writer, API_WRITERS)
+    successful_updates = 1 + len(results)  # the seed, and each writer's one that landed
+    final = first.list(LastSyncCount=0)
+    records = {r["Key"]: (r["Value"], r["SyncCount"]) for r in final["Records"]}
+    assert {key: value for key, (value, _) in records.items()} == {
+        key: f"v{n}" for n, key in enumerate(keys)
+    }
+    assert final["DatasetSyncCount"] == successful_updates
+    counts = [count for _, count in records.values()]
+    assert sorted(counts) == list(range(2, successful_updates + 1))
+    # What each writer was told is what the dataset holds.
+    assert sorted(record for written in results for record in written) == sorted(
+        (key, value, count) for key, (value, count) in records.items()
+    )
