@@ -242,12 +242,29 @@ class _HTTPFactory(daphne_http.HTTPFactory):
         return protocol
 
 
+class _WebSocketProtocol(daphne_ws.WebSocketProtocol):
+    """daphne's websocket protocol, letting the application close with the registered codes
+    a server sends (autobahn lets applications use only 1000 and 3000-4999): 1007 (a message
+    no client sends), 1011 and 1013 (reconnect and pull, docs/sync-protocol.md)."""
+
+    SERVER_CODES = frozenset({1001, 1007, 1008, 1009, 1011, 1012, 1013})
+
+    def sendClose(self, code: int | None = None, reason: str | None = None) -> None:
+        if code in self.SERVER_CODES:
+            reason_bytes = (reason or "").encode()[:123] or None
+            self.sendCloseFrame(code=code, reasonUtf8=reason_bytes, isReply=False)
+            return
+        super().sendClose(code, reason)
+
+
 class _WebSocketFactory(daphne_ws.WebSocketFactory):
     """daphne's websocket factory, with SYNC_WS_MAX_MESSAGE_BYTES as the limit of a message
     and of a frame (daphne's --websocket-max-message-size and --websocket-max-frame-size are
     set from it), checked against each frame's declared length before its payload is read;
     a message over it is closed with 1009 instead of dropping the TCP connection, and so are
     protocol errors (1002, 1007)."""
+
+    protocol = _WebSocketProtocol
 
     def setProtocolOptions(self, **options) -> None:
         limit = settings.SYNC_WS_MAX_MESSAGE_BYTES

@@ -164,7 +164,8 @@ if REDIS_URL:
     # carries the sync count; a device that misses one pulls).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels_redis's pub/sub layer, telling sockets to pull after a lost connection
+            "BACKEND": "syncstore.layers.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
         }
     }

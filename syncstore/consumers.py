@@ -42,7 +42,9 @@ CLOSE_IDLE = 4408  # nothing heard from the client for SYNC_WS_IDLE_TIMEOUT
 CLOSE_TOO_MANY = 4429  # too many sockets of this identity on this server process
 CLOSE_INVALID = 1007  # a message nesting JSON deeper than any real one
 CLOSE_TOO_BIG = 1009  # a message over SYNC_WS_MAX_MESSAGE_BYTES
-CLOSE_BEHIND = 1013  # the socket fell PENDING_EVENTS_MAX events behind: reconnect and pull
+# The socket fell PENDING_EVENTS_MAX events behind, or events may have been lost while the
+# channel layer was cut off from Redis: reconnect and pull.
+CLOSE_BEHIND = 1013
 
 # Events waiting for one socket that is slow to take them.
 PENDING_EVENTS_MAX = 100
@@ -430,6 +432,15 @@ class SyncConsumer(AsyncWebsocketConsumer):
         )
 
     # --- Events for the identity (channel-layer group, through the hub) --------------------
+    def missed(self) -> None:
+        """Called by the hub when events may have been lost: close with 1013, as for a socket
+        that fell behind, so the device reconnects and pulls."""
+        if self.closing:
+            return
+        self._closing()
+        self.pending = []
+        in_background(self.close(code=CLOSE_BEHIND))
+
     def hear(self, event: dict) -> None:
         """Called by the hub for each event of the identity: the events are sent in order by
         a task of this socket's own, so a socket slow to take them holds up no other."""

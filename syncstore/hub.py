@@ -30,6 +30,10 @@ class Listener(Protocol):
     def hear(self, event: dict) -> None:
         """Take an event without waiting (a slow socket must not hold up the others)."""
 
+    def missed(self) -> None:
+        """Events may have been lost (the layer lost its subscriptions for a while): have
+        the device pull."""
+
 
 class Hub:
     """The sockets of this process (of this event loop) by identity group, and the channel
@@ -52,6 +56,7 @@ class Hub:
             if self.channel is None:
                 self.channel = await self.layer.new_channel("hub.")
                 self.listening = [asyncio.ensure_future(self._listen(self.channel))]
+                self._resubscribed_callbacks().add(self._missed)
                 if getattr(self.layer, "group_expiry", None):
                     self.listening.append(asyncio.ensure_future(self._stay_in_groups()))
             channel = self.channel
@@ -95,6 +100,22 @@ class Hub:
             task.cancel()  # the layer drops the channel (and its subscription)
         self.listening = []
         self.channel = None
+        self._resubscribed_callbacks().discard(self._missed)
+
+    def _resubscribed_callbacks(self) -> set:
+        """Where the layer tells of subscriptions made again after a lost connection
+        (syncstore/layers.py); layers that never lose theirs have none."""
+        found = getattr(self.layer, "resubscribed_callbacks", None)
+        return found if isinstance(found, set) else set()
+
+    def _missed(self) -> None:
+        logger.warning("the channel layer subscribed again; sockets here are told to pull")
+        for members in tuple(self.members.values()):
+            for listener in tuple(members):
+                try:
+                    listener.missed()
+                except Exception:
+                    logger.exception("telling a socket to pull failed")
 
     async def _stay_in_groups(self) -> None:
         """Layers with a group expiry (the in-memory one: a day) drop memberships older

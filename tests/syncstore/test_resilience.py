@@ -287,6 +287,18 @@ class Device:
         self.requests = 0
         self.socket = contextlib.ExitStack()
 
+    def reconnect(self) -> None:
+        """Connect again, retrying a few times as a client does with backoff: a socket opened
+        while the server's Redis connection is still down is closed with 1011."""
+        for attempt in range(5):
+            try:
+                self.connect()
+                return
+            except (ConnectionClosed, OSError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+
     def connect(self) -> None:
         self.close()
         self.ws = self.socket.enter_context(
@@ -358,7 +370,7 @@ class Device:
             except ConnectionClosed:
                 self.closes += 1
                 assert self.closes <= 5, "the socket keeps closing"
-                self.connect()
+                self.reconnect()
         pytest.fail(f"still at {self.sync_count} of {sync_count} after 1000 messages")
 
 
@@ -370,18 +382,11 @@ def test_sockets_catch_up_after_the_redis_pubsub_connection_is_killed(tmp_path):
     ends up knowing every change, and it heard the last one as an event (or its socket was
     closed, and it pulled).
 
-    What the server does: nothing of its own. redis-py notices the dead connection on the
-    next read of channels_redis's receive loop (it reads every 0.1 s), opens a new one and
-    subscribes again to every channel and group it had; the hub's channel stays the same,
-    so later events reach the sockets, which stay open and are not told. An event published
-    in the moment between the kill and the new subscription (tens of milliseconds when
-    measured) is lost: the device sees the gap only with the next event, or on its next
-    pull or reconnect. The writes here come after a full HTTP round trip, past that moment.
-
-    Not kept as a test, because it fails: while the connection stays down (killed again as
-    soon as it is back, for as long as three writes take), the events of those writes never
-    reach the open socket and nothing tells it; the device waits at its old sync count
-    until some later change shows the gap."""
+    What the server does: redis-py notices the dead connection on the next read of
+    channels_redis's receive loop (it reads every 0.1 s), opens a new one and subscribes
+    again to every channel and group it had. Events published in between are lost, so once
+    subscribed again the hub closes its sockets with 1013 (syncstore/layers.py): the device
+    reconnects and pulls."""
     import redis as redis_py
 
     redis = redis_py.Redis.from_url(os.environ["REDIS_URL"])
@@ -423,3 +428,60 @@ def test_sockets_catch_up_after_the_redis_pubsub_connection_is_killed(tmp_path):
         records, sync_count = all_records(sync, where)
         assert (device.records, device.sync_count) == (records, sync_count)
         print(f"heard {device.heard}; pulls {device.pulls}; closes {device.closes}")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_sockets_are_told_to_pull_when_events_were_lost_while_the_subscription_was_down(
+    tmp_path,
+):
+    """The pub/sub connection killed again and again while three writes are made, so their
+    events are published while the server is not subscribed and never arrive: the socket is
+    closed with 1013 once the layer has subscribed again, and the device, reconnecting and
+    pulling, knows every change without waiting for a later one."""
+    import redis as redis_py
+
+    redis = redis_py.Redis.from_url(os.environ["REDIS_URL"])
+    with servers.cognate(tmp_path, processes=2, label="outage") as live:
+        live.manage("ensure_demo_pool")
+        holding, writing = live.urls
+        identity_id, identity, _ = clients_for(holding)
+        token = identity.get_open_id_token(IdentityId=identity_id)["Token"]
+        _, _, sync = clients_for(writing, identity_id)
+        where = {"IdentityPoolId": POOL, "IdentityId": identity_id, "DatasetName": "notes"}
+        session = sync.list_records(**where)["SyncSessionToken"]
+        device = Device(holding, token, "notes")
+        device.connect()
+        try:
+            last = sync.update_records(
+                **where,
+                SyncSessionToken=session,
+                RecordPatches=[{"Op": "replace", "Key": "a", "Value": "0", "SyncCount": 0}],
+            )["Records"][0]["SyncCount"]
+            device.follow_until(last)
+            down = threading.Event()
+
+            def keep_it_down() -> None:
+                while not down.is_set():
+                    kill_pubsub_connections(redis, live)
+                    time.sleep(0.005)
+
+            killer = threading.Thread(target=keep_it_down)
+            killer.start()
+            try:
+                for n in range(1, 4):
+                    last = sync.update_records(
+                        **where,
+                        SyncSessionToken=session,
+                        RecordPatches=[
+                            {"Op": "replace", "Key": "a", "Value": str(n), "SyncCount": last}
+                        ],
+                    )["Records"][0]["SyncCount"]
+            finally:
+                down.set()
+                killer.join()
+            device.follow_until(last)
+        finally:
+            device.close()
+        records, sync_count = all_records(sync, where)
+        assert (device.records, device.sync_count) == (records, sync_count) and sync_count == 4
