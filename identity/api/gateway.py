@@ -4,18 +4,20 @@ It stands beside Django's own HTTP handler rather than behind it: these requests
 authenticated by signature or token, not by session, so none of Django's browser middleware
 applies, and skipping it saves a dozen thread hops per call. Each request costs one hop into
 the thread that does the database work. The gateway reads the body (within the size limit),
-answers CORS preflights, hands the request as it arrived to the protocol's `respond`, and
-writes the answer with a request id.
+answers CORS preflights, lets `admit` refuse a request before that hop (the guest limits),
+hands the request as it arrived to the protocol's `respond`, and writes the answer with a
+request id.
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from identity import ratelimit
 from identity.api import render
 from identity.api.render import ApiResponse
 from identity.errors import ResourceNotFound
@@ -23,6 +25,11 @@ from identity.sigv4 import ArrivedRequest
 
 # respond(arrived, request_id, oversize=...) -> ApiResponse
 Respond = Callable[..., ApiResponse]
+# admit(arrived, client address, proceed) -> ApiResponse: on the event loop, it answers
+# itself (a refusal) or awaits proceed(), which hands the request to the database thread.
+Admit = Callable[
+    [ArrivedRequest, str, Callable[[], Awaitable[ApiResponse]]], Awaitable[ApiResponse]
+]
 
 
 def _respond_in_thread(respond: Respond, arrived, request_id, oversize) -> ApiResponse:
@@ -44,12 +51,16 @@ def _not_found(arrived: ArrivedRequest, request_id: str, *, oversize: bool) -> A
 
 
 class AwsGateway:
-    def __init__(self, *, prefix: str, rpc: Respond, rest: dict[str, Respond]):
+    def __init__(
+        self, *, prefix: str, rpc: Respond, rest: dict[str, Respond], admit: Admit | None = None
+    ):
         """`rpc` answers `<prefix>` and `<prefix>/`; `rest` maps a first path segment (such
-        as "identitypools") to the handler of the paths below it."""
+        as "identitypools") to the handler of the paths below it; `admit` sees every
+        request first and decides whether it goes on."""
         self.prefix = prefix
         self.rpc = rpc
         self.rest = rest
+        self.admit = admit
 
     def handles(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
@@ -80,7 +91,15 @@ class AwsGateway:
             body=body,
         )
         request_id = str(uuid.uuid4())
-        response = await _in_thread(self._route(scope["path"]), arrived, request_id, oversize)
+        route = self._route(scope["path"])
+
+        def proceed() -> Awaitable[ApiResponse]:
+            return _in_thread(route, arrived, request_id, oversize)
+
+        if self.admit is not None and not oversize:
+            response = await self.admit(arrived, _client_address(scope), proceed)
+        else:
+            response = await proceed()
         response.headers["x-amzn-RequestId"] = request_id
         await self._send(send, response, origin)
 
@@ -117,6 +136,14 @@ class AwsGateway:
         headers += _cors_headers(origin, preflight)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
+
+
+def _client_address(scope) -> str:
+    peer = (scope.get("client") or ("", 0))[0]
+    forwarded = [
+        value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
+    ]
+    return ratelimit.client_address(peer, ",".join(forwarded))
 
 
 def _cors_headers(origin: str | None, preflight: bool) -> list[tuple[bytes, bytes]]:
