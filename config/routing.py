@@ -8,7 +8,10 @@ from syncstore.api import rest as sync_rest
 from syncstore.consumers import SyncConsumer
 
 aws_gateway = AwsGateway(
-    prefix="/aws", rpc=endpoint.respond, rest={"identitypools": sync_rest.respond}
+    prefix="/aws",
+    rpc=endpoint.respond,
+    rest={"identitypools": sync_rest.respond},
+    admit=endpoint.admit,
 )
 
 websocket_urlpatterns = [path("ws/sync", SyncConsumer.as_asgi())]

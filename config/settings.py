@@ -287,7 +287,13 @@ CORS_ALLOW_HEADERS = [
     "amz-sdk-invocation-id",
     "amz-sdk-request",
 ]
-CORS_EXPOSE_HEADERS = ["x-amzn-RequestId", "x-amzn-ErrorType", "x-amzn-ErrorMessage", "Date"]
+CORS_EXPOSE_HEADERS = [
+    "x-amzn-RequestId",
+    "x-amzn-ErrorType",
+    "x-amzn-ErrorMessage",
+    "Date",
+    "Retry-After",
+]
 # How long a browser may reuse a preflight's answer (Chromium keeps it at most 2 hours).
 CORS_MAX_AGE = 86400
 
@@ -379,9 +385,18 @@ COGNATE_SITE_DEVELOPER_PROVIDER = env.str(
 )
 COGNATE_GUEST_COOKIE = "cognate_guest"
 COGNATE_GUEST_COOKIE_AGE = env.int("COGNATE_GUEST_COOKIE_AGE", default=400 * 86400)
-# New guests one client address may get from the bootstrap, per window (seconds).
-COGNATE_GUEST_RATE_LIMIT = env.int("COGNATE_GUEST_RATE_LIMIT", default=300)
+# New guests (GetId without Logins, and the browser bootstrap) per client address: at most
+# BURST_LIMIT per BURST_WINDOW seconds and RATE_LIMIT per RATE_WINDOW; and per identity pool,
+# POOL_LIMIT per POOL_WINDOW. Beyond: 429 TooManyRequestsException (docs/identity.md).
+COGNATE_GUEST_RATE_LIMIT = env.int("COGNATE_GUEST_RATE_LIMIT", default=600)
 COGNATE_GUEST_RATE_WINDOW = env.int("COGNATE_GUEST_RATE_WINDOW", default=3600)
+COGNATE_GUEST_BURST_LIMIT = env.int("COGNATE_GUEST_BURST_LIMIT", default=120)
+COGNATE_GUEST_BURST_WINDOW = env.int("COGNATE_GUEST_BURST_WINDOW", default=60)
+COGNATE_GUEST_POOL_LIMIT = env.int("COGNATE_GUEST_POOL_LIMIT", default=1500)
+COGNATE_GUEST_POOL_WINDOW = env.int("COGNATE_GUEST_POOL_WINDOW", default=60)
+# Reverse proxies in front of the servers that append to X-Forwarded-For: the client address
+# is the entry this many places from the end. 0 trusts no header (the peer's address).
+COGNATE_TRUSTED_PROXY_HOPS = env.int("COGNATE_TRUSTED_PROXY_HOPS", default=0)
 
 
 # --- Background jobs, Cognito Streams and Events (docs/operations.md) -------------------------

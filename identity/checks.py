@@ -55,6 +55,26 @@ def cognate_settings(app_configs, **kwargs):
                 id="cognate.E004",
             )
         )
+    for kind in ("RATE", "BURST", "POOL"):
+        limit = getattr(settings, f"COGNATE_GUEST_{kind}_LIMIT")
+        window = getattr(settings, f"COGNATE_GUEST_{kind}_WINDOW")
+        if limit < 0 or window < 1:
+            problems.append(
+                Error(
+                    f"COGNATE_GUEST_{kind}_LIMIT must be 0 or more and "
+                    f"COGNATE_GUEST_{kind}_WINDOW 1 second or more.",
+                    hint="They limit how many new guests a client address or a pool may get.",
+                    id="cognate.E005",
+                )
+            )
+    if settings.COGNATE_TRUSTED_PROXY_HOPS < 0:
+        problems.append(
+            Error(
+                "COGNATE_TRUSTED_PROXY_HOPS must be 0 or more.",
+                hint="Set it to the number of reverse proxies in front of the servers.",
+                id="cognate.E006",
+            )
+        )
     return problems
 
 

@@ -74,8 +74,12 @@ class LimitExceeded(AwsError):
 
 
 class TooManyRequests(AwsError):
+    """Answered 429 in every protocol, with Retry-After: the status every SDK's retry logic
+    reads as "slow down" (botocore's legacy mode retries a 429, not a 400)."""
+
     code = "TooManyRequestsException"
     query_code = "Throttling"
+    status = 429
 
     def __init__(self, message: str, *, retry_after: int | None = None, **kwargs):
         super().__init__(message, **kwargs)

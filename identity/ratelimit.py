@@ -1,13 +1,24 @@
 """Fixed-window counters in the shared cache: how many times something happened for a key
-in the current window."""
+in the current window; and the client address such limits are counted by."""
 
+import ipaddress
 import time
 
+from django.conf import settings
 from django.core.cache import cache
+
+# Windows this process has seen spent: (scope, key, limit, window) -> when the window ends.
+# A fixed window's count only grows until it ends, so a spent window stays spent and later
+# hits are refused from memory, without a cache call.
+_spent: dict[tuple[str, str, int, int], float] = {}
+_SPENT_MAX = 10_000
 
 
 def hit(scope: str, key: str, *, limit: int, window: int) -> tuple[bool, int]:
     """Count one more event; (allowed, seconds until the window ends)."""
+    left = spent(scope, key, limit=limit, window=window)
+    if left is not None:
+        return False, left
     now = time.time()
     bucket = int(now // window)
     name = f"rate:{scope}:{key}:{bucket}"
@@ -17,4 +28,61 @@ def hit(scope: str, key: str, *, limit: int, window: int) -> tuple[bool, int]:
     except ValueError:  # the entry expired between add and incr
         cache.set(name, 1, window + 5)
         count = 1
+    if count > limit:
+        _remember(scope, key, limit, window, ends=(bucket + 1) * window)
     return count <= limit, int(window - now % window) + 1
+
+
+def spent(scope: str, key: str, *, limit: int, window: int) -> int | None:
+    """Seconds until the window ends if this process already saw it spent, else None. Only
+    memory is read: it may be called on the event loop."""
+    ends = _spent.get((scope, key, limit, window))
+    now = time.time()
+    if ends is None or ends <= now:
+        return None
+    return int(ends - now) + 1
+
+
+def _remember(scope: str, key: str, limit: int, window: int, *, ends: float) -> None:
+    if len(_spent) >= _SPENT_MAX:
+        now = time.time()
+        for name, until in list(_spent.items()):
+            if until <= now:
+                _spent.pop(name, None)
+        if len(_spent) >= _SPENT_MAX:
+            _spent.clear()
+    _spent[(scope, key, limit, window)] = ends
+
+
+def client_address(peer: str, forwarded_for: str | None) -> str:
+    """The address a request counts against: the peer's, or, behind
+    COGNATE_TRUSTED_PROXY_HOPS proxies, the X-Forwarded-For entry the outermost of them
+    added. An IPv6 client counts by its /64, since one host may hold all of it."""
+    hops = settings.COGNATE_TRUSTED_PROXY_HOPS
+    address = peer
+    if hops > 0 and forwarded_for:
+        entries = [entry.strip() for entry in forwarded_for.split(",") if entry.strip()]
+        if entries:
+            address = entries[-min(hops, len(entries))]
+    parsed = _parse_address(address)
+    if parsed is None:  # not an address (a proxy that writes something else): the peer
+        parsed = _parse_address(peer)
+    if parsed is None:
+        return peer
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address, with or without a port ("192.0.2.1:4711", "[2001:db8::1]:4711")."""
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None

@@ -16,6 +16,6 @@ def test_live_server_runs_on_postgresql_and_redis(live):
     assert out.split() == [
         "postgresql",
         "config.cache.SharedRedisCache",
-        "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "syncstore.layers.RedisPubSubChannelLayer",  # channels_redis pub/sub, resubscribing
         "False",
     ]

@@ -5,20 +5,22 @@ authenticated by signature or token, not by session, so none of Django's browser
 applies, and skipping it saves a dozen thread hops per call. Each request costs one hop into
 the thread that does the database work. The gateway reads the body (config/asgi.py puts
 config.limits.BodyLimit in front, so it is within COGNATE_MAX_BODY_BYTES), answers CORS
-preflights, hands the request as it arrived to the protocol's `respond`, and writes the
-answer with a request id. `too_large` gives the answer to a body over the limit, for the
-server to send before reading it.
+preflights, lets `admit` refuse a request before that hop (the guest limits), hands the
+request as it arrived to the protocol's `respond`, and writes the answer with a request id.
+`too_large` gives the answer to a body over the limit, for the server to send before
+reading it.
 """
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from identity import ratelimit
 from identity.api import render
 from identity.api.render import ApiResponse
 from identity.errors import AwsError, RequestTooLarge, ResourceNotFound, internal_failure
@@ -28,6 +30,11 @@ logger = logging.getLogger(__name__)
 
 # respond(arrived, request_id, oversize=...) -> ApiResponse
 Respond = Callable[..., ApiResponse]
+# admit(arrived, client address, proceed) -> ApiResponse: on the event loop, it answers
+# itself (a refusal) or awaits proceed(), which hands the request to the database thread.
+Admit = Callable[
+    [ArrivedRequest, str, Callable[[], Awaitable[ApiResponse]]], Awaitable[ApiResponse]
+]
 
 
 def _respond_in_thread(respond: Respond, arrived, request_id) -> ApiResponse:
@@ -51,12 +58,16 @@ def _not_found(arrived: ArrivedRequest, request_id: str, *, oversize: bool = Fal
 
 
 class AwsGateway:
-    def __init__(self, *, prefix: str, rpc: Respond, rest: dict[str, Respond]):
+    def __init__(
+        self, *, prefix: str, rpc: Respond, rest: dict[str, Respond], admit: Admit | None = None
+    ):
         """`rpc` answers `<prefix>` and `<prefix>/`; `rest` maps a first path segment (such
-        as "identitypools") to the handler of the paths below it."""
+        as "identitypools") to the handler of the paths below it; `admit` sees every
+        request first and decides whether it goes on."""
         self.prefix = prefix
         self.rpc = rpc
         self.rest = rest
+        self.admit = admit
 
     def handles(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
@@ -76,8 +87,16 @@ class AwsGateway:
             return
         arrived = _arrived(scope, headers, await self._read_body(receive))
         request_id = str(uuid.uuid4())
+        route = self._route(scope["path"])
+
+        def proceed() -> Awaitable[ApiResponse]:
+            return _in_thread(route, arrived, request_id)
+
         try:
-            response = await _in_thread(self._route(scope["path"]), arrived, request_id)
+            if self.admit is not None:
+                response = await self.admit(arrived, _client_address(scope), proceed)
+            else:
+                response = await proceed()
         except Exception as fault:  # the protocols answer every error: this is a last resort
             logger.exception("no answer for %s", arrived.raw_path)
             response = render.cognito_identity_error(internal_failure(fault))
@@ -144,6 +163,14 @@ def _response_headers(
     ]
     headers += [(k.encode(), v.encode("latin-1")) for k, v in response.headers.items()]
     return headers + _cors_headers(origin, preflight)
+
+
+def _client_address(scope) -> str:
+    peer = (scope.get("client") or ("", 0))[0]
+    forwarded = [
+        value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
+    ]
+    return ratelimit.client_address(peer, ",".join(forwarded))
 
 
 def _cors_headers(origin: str | None, preflight: bool) -> list[tuple[bytes, bytes]]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from identity.errors import AuthFailure, AwsError
+from identity.errors import AuthFailure, AwsError, TooManyRequests
 from identity.shapes import service_model
 
 AMZ_JSON = "application/x-amz-json-1.1"
@@ -40,19 +40,22 @@ def json_error(error: AwsError, *, status: int, content_type: str = AMZ_JSON) ->
     """The JSON error shape botocore, JS v2 and JS v3 all read: `__type` in the body and the
     `x-amzn-ErrorType` header."""
     body = json.dumps({"__type": error.code, "message": error.message}, ensure_ascii=False)
-    return ApiResponse(
-        status,
-        content_type,
-        body.encode(),
-        {
-            "x-amzn-ErrorType": f"{error.code}:",
-            "x-amzn-ErrorMessage": _header_safe(error.message),
-        },
-    )
+    headers = {
+        "x-amzn-ErrorType": f"{error.code}:",
+        "x-amzn-ErrorMessage": _header_safe(error.message),
+    }
+    return ApiResponse(status, content_type, body.encode(), _retry_after(error, headers))
+
+
+def _retry_after(error: AwsError, headers: dict[str, str]) -> dict[str, str]:
+    if isinstance(error, TooManyRequests) and error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
+    return headers
 
 
 def cognito_identity_error(error: AwsError) -> ApiResponse:
-    """Cognito Identity answers every client error with 400 (reference §1.6)."""
+    """Cognito Identity answers client errors with 400 (reference §1.6), except those that
+    name their own status (TooManyRequests: 429)."""
     return json_error(error, status=error.status or 400)
 
 
@@ -109,4 +112,6 @@ def query_error(error: AwsError, request_id: str, *, service: str, namespace: st
     ET.SubElement(detail, "Code").text = code
     ET.SubElement(detail, "Message").text = error.message
     ET.SubElement(root, "RequestId").text = request_id
-    return ApiResponse(status, "text/xml", ET.tostring(root, encoding="utf-8"))
+    return ApiResponse(
+        status, "text/xml", ET.tostring(root, encoding="utf-8"), _retry_after(error, {})
+    )

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.http import require_POST
 
-from identity import clock, services
+from identity import clock, ratelimit, services
 from identity.accounts import guest_cookie
 from identity.errors import AwsError, TooManyRequests
 
@@ -19,9 +19,10 @@ def session(request):
         if user is not None:
             identity = services.site_user_identity(user=user)
         else:
-            identity = services.site_guest(
-                guest_id=guest_cookie(request), address=request.META.get("REMOTE_ADDR", "")
+            address = ratelimit.client_address(
+                request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR")
             )
+            identity = services.site_guest(guest_id=guest_cookie(request), address=address)
     except TooManyRequests as error:
         response = JsonResponse({"__type": error.code, "message": error.message}, status=429)
         response["Retry-After"] = str(error.retry_after or 60)

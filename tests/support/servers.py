@@ -17,6 +17,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
+# Every test and benchmark client comes from 127.0.0.1, so the servers lift the new-guest
+# limits unless the caller sets them (the tests of the limits do; bench/flood.py keeps the
+# shipped defaults).
+GUEST_LIMITS = ("COGNATE_GUEST_RATE_LIMIT", "COGNATE_GUEST_BURST_LIMIT", "COGNATE_GUEST_POOL_LIMIT")
 
 
 def free_port() -> int:
@@ -204,11 +208,15 @@ def cognate(
     label: str = "live",
     server_command: str | None = None,
     port: int | None = None,
+    lift_guest_limits: bool = True,
     **extra_env: str,
 ):
     """Cognate on a fresh database: one ASGI server (uvicorn with `workers` workers, or
     daphne), or `processes` separate daphne servers on their own ports sharing the database
     and the REDIS_URL of the environment."""
+    if lift_guest_limits:
+        for name in GUEST_LIMITS:
+            extra_env.setdefault(name, "1000000")
     with fresh_database(label, tmp) as database_url:
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
@@ -237,13 +245,21 @@ def cognate(
 
 
 @contextlib.contextmanager
-def cognate_server(*, workers: int = 1) -> Iterator[tuple[str, str]]:
+def cognate_server(
+    *, workers: int = 1, lift_guest_limits: bool = True, **extra_env: str
+) -> Iterator[tuple[str, str]]:
     """For benchmarks: (endpoint, demo pool id) of a fresh server."""
     import tempfile
 
     with (
         tempfile.TemporaryDirectory() as tmp,
-        cognate(Path(tmp), workers=workers, label="bench") as server,
+        cognate(
+            Path(tmp),
+            workers=workers,
+            label="bench",
+            lift_guest_limits=lift_guest_limits,
+            **extra_env,
+        ) as server,
     ):
         out = server.manage("ensure_demo_pool", "--endpoint", server.endpoint).stdout
         pool_id = out.split("Demo identity pool: ")[1].split()[0]

@@ -9,11 +9,15 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from config.asgi import application
 from identity import selectors, services, tokens
+from identity.shapes import MAX_JSON_DEPTH, service_model
 from syncstore import events
 from syncstore import services as sync_services
+from tests.support.shapes import strategy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -505,4 +509,85 @@ async def test_what_the_role_denies_is_not_authorized_over_the_socket():
         assert "/dataset/secret" in refused["message"]
     pulled = await request(socket, {"type": "pull", "id": "n", "dataset": "notes", "since": 0})
     assert pulled["type"] == "records"
+    await socket.disconnect()
+
+
+# --- Hostile messages (issue: no 5xx from any request) ---------------------------------
+
+
+async def test_a_socket_message_nested_too_deep_is_refused_and_closed_1007():
+    socket = await device(await new_identity())
+    await socket.send_to(text_data='{"type": "ping", "x": ' + "[" * 2000 + "]" * 2000 + "}")
+    reply = await socket.receive_json_from(timeout=5)
+    assert reply["code"] == "SerializationException"
+    assert f"deeper than {MAX_JSON_DEPTH} levels" in reply["message"]
+    assert await closed_with(socket) == 1007
+
+
+async def test_a_socket_push_of_a_lone_surrogate_is_refused_and_the_socket_stays():
+    identity = await new_identity()
+    socket = await device(identity)
+    patch = {"Op": "replace", "Key": "k", "Value": "\ud800", "SyncCount": 0}
+    refused = await request(socket, {"type": "push", "id": 1, "dataset": "d", "patches": [patch]})
+    assert refused["code"] == "InvalidParameterException", refused
+    assert "lone surrogate" in refused["message"]
+    patch["Value"] = "a\x00b"
+    pushed = await request(socket, {"type": "push", "id": 2, "dataset": "d", "patches": [patch]})
+    assert pushed["records"][0]["Value"] == "a\x00b"
+    pulled = await request(socket, {"type": "pull", "id": 3, "dataset": "d", "since": 0})
+    assert pulled["records"][0]["Value"] == "a\x00b"
+    await socket.disconnect()
+
+
+def generated(strategy, count: int) -> list:
+    """`count` examples of a Hypothesis strategy, drawn up front (for async tests)."""
+    drawn: list = []
+
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(value):
+        drawn.append(value)
+
+    collect()
+    return drawn
+
+
+_PATCH = strategy(service_model("cognito-sync").shape_for("RecordPatch"))
+MESSAGES = st.fixed_dictionaries(
+    {"type": st.sampled_from(["auth", "ping", "pull", "push", "teleport"])},
+    optional={
+        "id": st.one_of(st.integers(), st.text(max_size=5), st.none()),
+        "dataset": st.one_of(st.sampled_from(["notes", "a\x00", "\ud800", ""]), st.text()),
+        "since": st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.text()),
+        "next": st.one_of(st.text(max_size=20), st.sampled_from(["\ud800", "\x00"])),
+        "patches": st.one_of(st.lists(_PATCH, max_size=3), st.text()),
+        "deviceId": st.one_of(st.text(max_size=20), st.sampled_from(["\ud800", "\x00", ""])),
+        "token": st.one_of(st.text(max_size=20), st.sampled_from(["\ud800", "a.b.c"])),
+    },
+)
+
+
+async def test_no_generated_socket_message_fails_the_server():
+    identity = await new_identity()
+    messages = generated(MESSAGES, 150)
+    socket = await device(identity)
+    for number, message in enumerate(messages):
+        await socket.send_to(text_data=json.dumps(message))
+        await socket.send_to(text_data=json.dumps({"type": "ping", "id": f"after-{number}"}))
+        while True:
+            reply = await socket.receive_output(timeout=5)
+            if reply["type"] == "websocket.close":
+                assert reply.get("code") not in (1011, None), (message, reply)
+                socket = await device(identity)
+                break
+            answer = json.loads(reply["text"])
+            assert answer.get("code") != "InternalErrorException", (message, answer)
+            if answer == {"type": "pong", "id": f"after-{number}"}:
+                break
     await socket.disconnect()
