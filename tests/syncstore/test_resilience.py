@@ -374,6 +374,26 @@ class Device:
         pytest.fail(f"still at {self.sync_count} of {sync_count} after 1000 messages")
 
 
+@contextlib.contextmanager
+def pubsub_pair(tmp_path: Path, label: str):
+    """Two server processes on PostgreSQL and Redis, a guest of the demo pool whose socket
+    goes to the first and whose writes go through the second: (servers, Redis client, the
+    holding server's URL, the guest's token, the writing Sync client, the dataset's path
+    members, a SyncSessionToken)."""
+    import redis as redis_py
+
+    redis = redis_py.Redis.from_url(os.environ["REDIS_URL"])
+    with servers.cognate(tmp_path, processes=2, label=label) as live:
+        live.manage("ensure_demo_pool")
+        holding, writing = live.urls
+        identity_id, identity, _ = clients_for(holding)
+        token = identity.get_open_id_token(IdentityId=identity_id)["Token"]
+        _, _, sync = clients_for(writing, identity_id)
+        where = {"IdentityPoolId": POOL, "IdentityId": identity_id, "DatasetName": "notes"}
+        session = sync.list_records(**where)["SyncSessionToken"]
+        yield live, redis, holding, token, sync, where, session
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_sockets_catch_up_after_the_redis_pubsub_connection_is_killed(tmp_path):
@@ -387,17 +407,7 @@ def test_sockets_catch_up_after_the_redis_pubsub_connection_is_killed(tmp_path):
     again to every channel and group it had. Events published in between are lost, so once
     subscribed again the hub closes its sockets with 1013 (syncstore/layers.py): the device
     reconnects and pulls."""
-    import redis as redis_py
-
-    redis = redis_py.Redis.from_url(os.environ["REDIS_URL"])
-    with servers.cognate(tmp_path, processes=2, label="pubsub") as live:
-        live.manage("ensure_demo_pool")
-        holding, writing = live.urls
-        identity_id, identity, _ = clients_for(holding)
-        token = identity.get_open_id_token(IdentityId=identity_id)["Token"]
-        _, _, sync = clients_for(writing, identity_id)
-        where = {"IdentityPoolId": POOL, "IdentityId": identity_id, "DatasetName": "notes"}
-        session = sync.list_records(**where)["SyncSessionToken"]
+    with pubsub_pair(tmp_path, "pubsub") as (live, redis, holding, token, sync, where, session):
 
         def write(key: str, value: str | None) -> int:
             counts = {key: count for key, (_, count) in all_records(sync, where)[0].items()}
@@ -439,17 +449,7 @@ def test_sockets_are_told_to_pull_when_events_were_lost_while_the_subscription_w
     events are published while the server is not subscribed and never arrive: the socket is
     closed with 1013 once the layer has subscribed again, and the device, reconnecting and
     pulling, knows every change without waiting for a later one."""
-    import redis as redis_py
-
-    redis = redis_py.Redis.from_url(os.environ["REDIS_URL"])
-    with servers.cognate(tmp_path, processes=2, label="outage") as live:
-        live.manage("ensure_demo_pool")
-        holding, writing = live.urls
-        identity_id, identity, _ = clients_for(holding)
-        token = identity.get_open_id_token(IdentityId=identity_id)["Token"]
-        _, _, sync = clients_for(writing, identity_id)
-        where = {"IdentityPoolId": POOL, "IdentityId": identity_id, "DatasetName": "notes"}
-        session = sync.list_records(**where)["SyncSessionToken"]
+    with pubsub_pair(tmp_path, "outage") as (live, redis, holding, token, sync, where, session):
         device = Device(holding, token, "notes")
         device.connect()
         try:
