@@ -106,8 +106,10 @@ def outbound_settings(app_configs, **kwargs):
             )
         )
         return problems
-    for name in PROVIDER_ENDPOINTS:
-        why = outbound.refusal(getattr(settings, name), resolve=False)
+    endpoints = [(name, getattr(settings, name)) for name in PROVIDER_ENDPOINTS]
+    endpoints += _social_endpoints()
+    for name, url in endpoints:
+        why = outbound.refusal(url, resolve=False)
         if why:
             problems.append(
                 Warning(
@@ -118,3 +120,14 @@ def outbound_settings(app_configs, **kwargs):
                 )
             )
     return problems
+
+
+def _social_endpoints() -> list[tuple[str, str]]:
+    """The discovery URLs of the site's social sign-in (django-allauth's OpenID Connect
+    apps, SOCIAL_OIDC_SERVER_URL)."""
+    apps = settings.SOCIALACCOUNT_PROVIDERS.get("openid_connect", {}).get("APPS", [])
+    return [
+        (f"The server_url of social app {app.get('provider_id', '?')}", url)
+        for app in apps
+        if (url := app.get("settings", {}).get("server_url"))
+    ]

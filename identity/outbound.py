@@ -1,5 +1,6 @@
 """Fetches of URLs that someone configured: OpenID Connect discovery documents and keys, the
-login providers' endpoints, Sync Trigger webhooks. Cognate never connects to a loopback,
+login providers' endpoints, the site's social sign-in (`GuardedSession`), Sync Trigger
+webhooks. Cognate never connects to a loopback,
 private, link-local, unique-local, cloud metadata or otherwise internal address for them
 unless COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES is set (local development and tests only).
 
@@ -380,6 +381,82 @@ def _cause(error: BaseException) -> str:
 
 
 # --- Connections that check the address they connect to ------------------------------------
+class RefusedAddress(requests.ConnectionError):
+    """A connection refused by the address check, raised by `session()` as requests' own
+    error so code written for requests (django-allauth) handles it as it handles any other
+    unreachable provider."""
+
+
+class AnswerTooLarge(requests.RequestException):
+    """An answer over the session's bound, raised by `session()`."""
+
+
+class GuardedSession(requests.Session):
+    """A requests session for code that makes its own requests calls (django-allauth's
+    social sign-in): its connections are checked as `fetch` checks them, every call has a
+    timeout for its head and another for its body, redirects are followed at most
+    `redirects` times (each one's connection checked again), and every answer, redirects
+    included, is read up to `max_bytes`. No proxies or .netrc from the environment."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        max_bytes: int,
+        redirects: int = 3,
+        allow_private: bool | None = None,
+    ):
+        super().__init__()
+        self.trust_env = False
+        self.max_redirects = redirects
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.by_setting = allow_private is None
+        allow = allowed_private() if allow_private is None else allow_private
+        adapter = _GuardedAdapter(allow=allow, max_retries=0)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+        self.headers.update({"User-Agent": "Cognate/1", "Accept-Encoding": "identity"})
+        self.hooks["response"].append(self._read_bounded)
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().request(method, url, *args, **kwargs)
+
+    def send(self, request, **kwargs):  # type: ignore[override]
+        try:
+            return super().send(request, **kwargs)
+        except _AddressRefused as refused:
+            why = _why_refused(refused.described, by_setting=self.by_setting)
+            raise RefusedAddress(why, request=request) from None
+
+    def _read_bounded(self, response: requests.Response, **kwargs) -> requests.Response:
+        """Read the body now (requests runs response hooks before it reads one), within the
+        bounds; requests then finds it read."""
+        url = response.url
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            response.close()
+            raise AnswerTooLarge(f"{url} answered with more than {self.max_bytes} bytes")
+        try:
+            content = _read(response.raw, time.monotonic() + self.timeout, self.max_bytes)
+        except (TimeoutError, urllib3.exceptions.ReadTimeoutError):
+            response.close()
+            why = f"{url} did not answer within {self.timeout:g} seconds"
+            raise requests.Timeout(why) from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            response.close()
+            why = f"{url} broke off its answer ({_cause(error)})"
+            raise requests.ConnectionError(why) from None
+        if len(content) > self.max_bytes:
+            response.close()
+            raise AnswerTooLarge(f"{url} answered with more than {self.max_bytes} bytes")
+        response._content = content
+        response._content_consumed = True
+        return response
+
+
 class _AddressRefused(Exception):
     """Raised inside urllib3 when every address of a host is internal. Deliberately not an
     OSError, so neither urllib3 nor requests retries or rewraps it."""

@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -452,6 +453,70 @@ def test_keys_on_another_host_must_be_public_even_where_internal_addresses_are_a
         elsewhere.stop()
 
 
+# --- The session given to django-allauth ------------------------------------------------------
+def guarded(allow_private, **kwargs):
+    kwargs.setdefault("timeout", 1.0)
+    kwargs.setdefault("max_bytes", 4096)
+    return outbound.GuardedSession(allow_private=allow_private, **kwargs)
+
+
+def test_the_social_sign_in_session_refuses_internal_addresses_as_requests_errors(standin):
+    """django-allauth handles requests' own errors: a refusal is one of them."""
+    with guarded(True) as session:
+        assert session.get(f"{standin.url}/x").json() == {"path": "/x"}
+    with guarded(False) as session, pytest.raises(outbound.RefusedAddress) as refused:
+        session.get(f"{standin.url}/x")
+    assert isinstance(refused.value, requests.ConnectionError)
+    assert str(refused.value) == "127.0.0.1 is a loopback address"
+    assert standin.paths == ["/x"]  # the refused one never arrived
+
+
+def test_the_social_sign_in_session_follows_the_setting(settings, standin):
+    settings.COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
+    with guarded(None) as session, pytest.raises(outbound.RefusedAddress) as refused:
+        session.get(f"{standin.url}/x")
+    assert f"unless {SETTING}=true" in str(refused.value)
+    settings.COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
+    with guarded(None) as session:
+        assert session.get(f"{standin.url}/x").status_code == 200
+
+
+def test_the_social_sign_in_session_bounds_size_and_time(standin):
+    standin.answers["/big"] = (200, b"x" * 5000)
+    standin.answers["/unsaid"] = (200, b"x" * 5000, {"Content-Length": None})
+    standin.answers["/fits"] = (200, b"x" * 4096, {"Content-Length": None})
+    standin.answers["/drip"] = (200, standins.Slowly(b"x" * 40, pause=0.1))
+    standin.answers["/stall"] = lambda: (time.sleep(3), (200, {}))[1]
+    with guarded(True) as session:
+        for path in ("/big", "/unsaid"):
+            with pytest.raises(outbound.AnswerTooLarge) as too_large:
+                session.get(f"{standin.url}{path}")
+            assert isinstance(too_large.value, requests.RequestException)
+            assert str(too_large.value) == (
+                f"{standin.url}{path} answered with more than 4096 bytes"
+            )
+        assert session.get(f"{standin.url}/fits").content == b"x" * 4096
+        for path in ("/drip", "/stall"):
+            with pytest.raises(requests.Timeout):
+                session.get(f"{standin.url}{path}")
+
+
+def test_the_social_sign_in_session_bounds_its_redirects(standin):
+    standin.answers["/a"] = (302, {}, {"Location": "/b"})
+    standin.answers["/b"] = (307, {}, {"Location": f"{standin.url}/c"})
+    standin.answers["/loop"] = (302, {}, {"Location": "/loop"})
+    standin.answers["/huge-redirect"] = (302, b"x" * 5000, {"Location": "/c"})
+    with guarded(True, redirects=3) as session:
+        answer = session.get(f"{standin.url}/a")
+        assert answer.json() == {"path": "/c"}
+        assert [hop.status_code for hop in answer.history] == [302, 307]
+        with pytest.raises(requests.TooManyRedirects):
+            session.get(f"{standin.url}/loop")
+        with pytest.raises(outbound.AnswerTooLarge):
+            session.get(f"{standin.url}/huge-redirect")
+    assert standin.paths.count("/loop") == 4  # the first ask and 3 redirects
+
+
 # --- Registration ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory):
@@ -522,6 +587,32 @@ def test_set_cognito_events_takes_a_public_webhook(strict, strict_keys, strict_p
     sync.set_cognito_events(IdentityPoolId=strict_pool, Events={"SyncTrigger": ""})
 
 
+def test_the_sites_social_sign_in_does_not_fetch_internal_addresses(tmp_path, standin):
+    """django-allauth fetches the provider's discovery document before it redirects the
+    browser there: on a server that refuses internal addresses, the person gets the
+    sign-in failure page and the provider is never asked."""
+    with servers.cognate(
+        tmp_path,
+        label="strict-social",
+        SOCIAL_OIDC_ID="inside",
+        SOCIAL_OIDC_SERVER_URL=standin.url,
+        SOCIAL_OIDC_CLIENT_ID="app",
+        **{SETTING: "false"},
+    ) as server:
+        http = requests.Session()
+        login = f"{server.url}/accounts/oidc/inside/login/"
+        http.get(login, timeout=10).raise_for_status()
+        tried = http.post(
+            login,
+            headers={"X-CSRFToken": http.cookies["csrftoken"]},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert tried.status_code == 502, tried.text[:500]
+        assert "Third-Party Login Failure" in tried.text
+    assert standin.paths == []
+
+
 # --- The settings check ------------------------------------------------------------------------
 def test_the_settings_check_warns_of_internal_addresses(settings):
     from identity.checks import outbound_settings
@@ -535,4 +626,15 @@ def test_the_settings_check_warns_of_internal_addresses(settings):
     assert problem.id == "cognate.W011"
     assert problem.msg.startswith(
         "COGNATE_FACEBOOK_GRAPH_URL is refused: 169.254.169.254 is a cloud metadata address;"
+    )
+    settings.COGNATE_FACEBOOK_GRAPH_URL = "https://graph.facebook.com"
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "openid_connect": {
+            "APPS": [{"provider_id": "corp", "settings": {"server_url": "http://10.0.0.7/sso"}}]
+        }
+    }
+    [problem] = outbound_settings(None)
+    assert problem.id == "cognate.W011"
+    assert problem.msg.startswith(
+        "The server_url of social app corp is refused: 10.0.0.7 is a private address;"
     )
