@@ -2,16 +2,17 @@
 
 from django.urls import path
 
-from identity.api import endpoint
-from identity.api.gateway import AwsGateway
-from syncstore.api import rest as sync_rest
+from aws import rest, rpc
+from aws.gateway import AwsGateway
+from identity.api import cognito_identity, guests, iam, sts  # noqa: F401 (they register)
+from syncstore.api import cognito_sync  # noqa: F401 (it registers)
 from syncstore.consumers import SyncConsumer
 
 aws_gateway = AwsGateway(
     prefix="/aws",
-    rpc=endpoint.respond,
-    rest={"identitypools": sync_rest.respond},
-    admit=endpoint.admit,
+    rpc=rpc.respond,
+    rest={"identitypools": rest.respond},
+    admit=guests.admit,
 )
 
 websocket_urlpatterns = [path("ws/sync", SyncConsumer.as_asgi())]

@@ -19,8 +19,8 @@ from django.dispatch import receiver
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
 
+from aws.errors import AwsError
 from identity import outbound, services
-from identity.errors import AwsError
 from identity.providers.base import MAX_ANSWER_BYTES, MAX_REDIRECTS
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from aws.errors import InvalidParameter
 from identity import policies, services
-from identity.errors import InvalidParameter
 from identity.models import (
     AccessKey,
     Identity,

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from aws.errors import AuthFailure, AwsError
+from aws.sigv4 import ArrivedRequest, SignatureRefused, parse_authorization, verify
 from identity import selectors, services, tokens
 from identity.credentials import Session, SessionRefused, is_revoked, session_open
-from identity.errors import AuthFailure, AwsError
 from identity.models import AccessKey
-from identity.sigv4 import ArrivedRequest, SignatureRefused, parse_authorization, verify
 
 
 @dataclass

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Prefetch, Q, QuerySet
 
-from identity.errors import ResourceNotFound
+from aws.errors import ResourceNotFound
 from identity.models import (
     AccessKey,
     Identity,

@@ -13,6 +13,16 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from aws.errors import (
+    DeveloperUserAlreadyRegistered,
+    EntityAlreadyExists,
+    InvalidIdentityPoolConfiguration,
+    InvalidParameter,
+    NotAuthorized,
+    ResourceConflict,
+    ResourceNotFound,
+    TooManyRequests,
+)
 from identity import (
     clock,
     credentials,
@@ -25,16 +35,6 @@ from identity import (
     tokens,
 )
 from identity.credentials import GONE, TemporaryCredentials
-from identity.errors import (
-    DeveloperUserAlreadyRegistered,
-    EntityAlreadyExists,
-    InvalidIdentityPoolConfiguration,
-    InvalidParameter,
-    NotAuthorized,
-    ResourceConflict,
-    ResourceNotFound,
-    TooManyRequests,
-)
 from identity.models import (
     AccessKey,
     Identity,

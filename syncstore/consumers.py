@@ -15,10 +15,8 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from identity import shapes as aws_shapes
-from identity.auth import Caller, token_caller
-from identity.credentials import Session, is_revoked
-from identity.errors import (
+from aws import shapes as aws_shapes
+from aws.errors import (
     AuthFailure,
     AwsError,
     InvalidParameter,
@@ -26,6 +24,8 @@ from identity.errors import (
     SerializationFailed,
     TooManyRequests,
 )
+from identity.auth import Caller, token_caller
+from identity.credentials import Session, is_revoked
 from syncstore import events, selectors, services, usage
 from syncstore.hub import Hub, hub, in_background
 from syncstore.shapes import record_shape

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
-from identity.errors import ResourceNotFound
+from aws.errors import ResourceNotFound
 from identity.models import Identity, IdentityPool, Login, Merge
 from syncstore import usage
 from syncstore.models import Dataset, Device, JobRun, Record

@@ -9,11 +9,11 @@ from django.conf import settings
 from django.core import signing
 from django.db.models import Count, Max, Sum
 
+from aws.errors import AuthFailure, InvalidParameter, ResourceNotFound
 from identity import policies
 from identity import selectors as identity_selectors
 from identity.auth import Caller
 from identity.credentials import Session
-from identity.errors import AuthFailure, InvalidParameter, ResourceNotFound
 from identity.models import AccessKey, Identity, IdentityPool
 from syncstore import sql
 from syncstore.models import Dataset, PoolSyncConfig

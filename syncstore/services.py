@@ -12,8 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from identity import selectors as identity_selectors
-from identity.errors import (
+from aws.errors import (
     InvalidConfiguration,
     InvalidLambdaFunctionOutput,
     InvalidParameter,
@@ -21,6 +20,7 @@ from identity.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
+from identity import selectors as identity_selectors
 from identity.models import Identity, IdentityPool
 from syncstore import events, merge, selectors, sql, streams, triggers, usage
 from syncstore.models import (

@@ -4,7 +4,7 @@ SYNC_SESSION_TOKEN_LIFETIME seconds and reusable within it (reference §2.4)."""
 from django.conf import settings
 from django.core import signing
 
-from identity.errors import InvalidParameter
+from aws.errors import InvalidParameter
 
 _SALT = "cognate.sync-session"
 

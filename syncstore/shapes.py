@@ -3,7 +3,7 @@ websocket protocol and the change events, so a client parses records one way."""
 
 from typing import Any
 
-from identity.api.render import epoch
+from aws.render import epoch
 
 
 def record_shape(record) -> dict:

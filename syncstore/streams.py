@@ -23,14 +23,14 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from config.celery import enqueue_after_commit
-from identity import selectors as identity_selectors
-from identity.errors import (
+from aws.errors import (
     AlreadyStreamed,
     DuplicateRequest,
     InvalidConfiguration,
     InvalidParameter,
 )
+from config.celery import enqueue_after_commit
+from identity import selectors as identity_selectors
 from identity.models import Identity
 from syncstore import selectors
 from syncstore.models import BulkPublish, Dataset, PoolSyncConfig, Record, StreamRecord

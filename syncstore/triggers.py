@@ -25,13 +25,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 from django.conf import settings
 
-from identity import outbound
-from identity.errors import (
+from aws.errors import (
     InvalidLambdaFunctionOutput,
     InvalidParameter,
     LambdaSocketTimeout,
     LambdaThrottled,
 )
+from identity import outbound
 
 logger = logging.getLogger(__name__)
 

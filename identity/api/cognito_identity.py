@@ -2,29 +2,21 @@
 AWSCognitoIdentityService.<Operation>`): parse what arrived, check who may call, call a
 service, shape the answer (reference §2.2)."""
 
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 
-from identity import pagination, selectors, services
-from identity.api.render import epoch
-from identity.auth import Caller
-from identity.errors import InvalidParameter, NotAuthorized, ResourceConflict, ResourceNotFound
+from aws import pagination, registry
+from aws.errors import InvalidParameter, NotAuthorized, ResourceConflict, ResourceNotFound
+from aws.render import epoch
+from identity import selectors, services
+from identity.auth import Caller, authenticate
 from identity.models import Identity, IdentityPool
 
-Handler = Callable[[Caller | None, dict], dict]
-HANDLERS: dict[str, Handler] = {}
+SERVICE = registry.service("cognito-identity", authenticate=authenticate)
+operation = SERVICE.operation
 
 ACTION_PREFIX = "cognito-identity:"
-
-
-def operation(name: str):
-    def register(handler: Handler) -> Handler:
-        HANDLERS[name] = handler
-        return handler
-
-    return register
 
 
 def _operator(caller: Caller | None, permission: str, operation_name: str):

@@ -2,25 +2,16 @@
 XML, signed with an operator key): an issuer is registered here, then named by a pool's
 OpenIdConnectProviderARNs."""
 
-from collections.abc import Callable
-
+from aws import registry
+from aws.errors import NoSuchEntity
 from identity import selectors, services
-from identity.auth import Caller
-from identity.errors import NoSuchEntity
+from identity.auth import Caller, authenticate
 from identity.models import OidcProvider
 
-Handler = Callable[[Caller | None, dict], dict]
-HANDLERS: dict[str, Handler] = {}
 NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 VERSION = "2010-05-08"
-
-
-def operation(name: str):
-    def register(handler: Handler) -> Handler:
-        HANDLERS[name] = handler
-        return handler
-
-    return register
+SERVICE = registry.service("iam", authenticate=authenticate, version=VERSION, namespace=NAMESPACE)
+operation = SERVICE.operation
 
 
 def _operator(caller: Caller | None, permission: str, name: str) -> None:

@@ -7,9 +7,9 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.http import require_POST
 
+from aws.errors import AwsError, TooManyRequests
 from identity import clock, ratelimit, services
 from identity.accounts import guest_cookie
-from identity.errors import AwsError, TooManyRequests
 
 
 @require_POST

@@ -4,14 +4,12 @@ flow and GetCallerIdentity to check any credential (reference §1.5, §2.5)."""
 import base64
 import hashlib
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
 
-from identity import credentials, policies, selectors, services, shapes, tokens
-from identity.auth import Caller
-from identity.errors import (
+from aws import registry, shapes
+from aws.errors import (
     AccessDenied,
     ExpiredToken,
     InvalidIdentityToken,
@@ -19,22 +17,16 @@ from identity.errors import (
     PackedPolicyTooLarge,
     ValidationFailed,
 )
+from identity import credentials, policies, selectors, services, tokens
+from identity.auth import Caller, authenticate
 
-Handler = Callable[[Caller | None, dict], dict]
-HANDLERS: dict[str, Handler] = {}
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 VERSION = "2011-06-15"
+SERVICE = registry.service("sts", authenticate=authenticate, version=VERSION, namespace=NAMESPACE)
+operation = SERVICE.operation
 # Real STS reports this provider for tokens of Cognito's issuer (reference §1.5).
 COGNITO_PROVIDER = "cognito-identity.amazonaws.com"
 _MAX_POLICY_CHARS = 2048
-
-
-def operation(name: str):
-    def register(handler: Handler) -> Handler:
-        HANDLERS[name] = handler
-        return handler
-
-    return register
 
 
 def _session_policy(text: str | None) -> dict | None:

@@ -6,7 +6,7 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from identity.errors import AwsError, NotAuthorized
+from aws.errors import AwsError, NotAuthorized
 from identity.providers.base import (
     LoginRejected,
     Provider,

@@ -1,32 +1,26 @@
 """The Cognito Sync operations: check who may call, call a service or a selector, shape the
 answer (reference §2.3, §2.4)."""
 
-from collections.abc import Callable
+import functools
 from typing import Any
 
-from identity import pagination
+from aws import pagination, registry
+from aws.errors import InvalidParameter
+from aws.render import epoch
 from identity import selectors as identity_selectors
-from identity.api.render import epoch
-from identity.auth import Caller
-from identity.errors import InvalidParameter
+from identity.auth import Caller, authenticate
 from syncstore import selectors, services, streams
 from syncstore.sessions import sync_session_check, sync_session_token
 from syncstore.shapes import dataset_shape, record_shape
 
-Handler = Callable[[Caller, dict], dict]
-HANDLERS: dict[str, Handler] = {}
+SERVICE = registry.service(
+    "cognito-sync", authenticate=functools.partial(authenticate, allow_bearer=True)
+)
+operation = SERVICE.operation
 
 MAX_RECORDS_PER_PAGE = 1024
 MAX_DATASETS_PER_PAGE = 64
 MAX_POOLS_PER_PAGE = 60
-
-
-def operation(name: str):
-    def register(handler: Handler) -> Handler:
-        HANDLERS[name] = handler
-        return handler
-
-    return register
 
 
 def _identity(caller: Caller, name: str, params: dict, *, dataset: bool = False):

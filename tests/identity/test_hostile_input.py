@@ -7,8 +7,8 @@ import urllib.parse
 import pytest
 from django.db import IntegrityError, OperationalError
 
-from identity.errors import internal_failure
-from identity.shapes import MAX_JSON_DEPTH, operation_model
+from aws.errors import internal_failure
+from aws.shapes import MAX_JSON_DEPTH, operation_model
 from tests.support.raw import identity_call, send
 from tests.support.shapes import example, input_shape, operations
 

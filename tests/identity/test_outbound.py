@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from aws.errors import NotAuthorized
 from identity import outbound
-from identity.errors import NotAuthorized
 from identity.providers import ExternalServiceError, verify_login
 from tests.conftest import client, make_operator
 from tests.identity.test_providers import OidcHarness

@@ -9,8 +9,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from aws.errors import NotAuthorized
 from identity import selectors, services, tokens
-from identity.errors import NotAuthorized
 from identity.providers import ExternalServiceError, verify_login
 from tests.support import standins
 

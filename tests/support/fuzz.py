@@ -13,16 +13,16 @@ from urllib.parse import quote, urlencode, urlsplit
 from botocore.serialize import create_serializer
 from hypothesis import strategies as st
 
+from aws.shapes import service_model
 from identity.api import iam, sts
-from identity.shapes import service_model
 from tests.support.raw import AMZ_JSON, TARGET, Answer, send
 from tests.support.shapes import strategy
 
 OPERATIONS = [
     *(("cognito-identity", name) for name in service_model("cognito-identity").operation_names),
     *(("cognito-sync", name) for name in service_model("cognito-sync").operation_names),
-    *(("sts", name) for name in sorted(sts.HANDLERS)),
-    *(("iam", name) for name in sorted(iam.HANDLERS)),
+    *(("sts", name) for name in sorted(sts.SERVICE.handlers)),
+    *(("iam", name) for name in sorted(iam.SERVICE.handlers)),
 ]
 # Operations that would remove or reshape the target's own pool or identity when given its
 # real ids; they get only made-up ids.

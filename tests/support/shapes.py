@@ -7,7 +7,7 @@ from typing import Any
 from botocore.model import Shape
 from hypothesis import strategies as st
 
-from identity.shapes import _java_to_python, service_model
+from aws.shapes import _java_to_python, service_model
 
 
 def operations(service: str) -> list[str]:

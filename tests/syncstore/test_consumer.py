@@ -12,9 +12,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from aws.shapes import MAX_JSON_DEPTH, service_model
 from config.asgi import application
 from identity import selectors, services, tokens
-from identity.shapes import MAX_JSON_DEPTH, service_model
 from syncstore import events
 from syncstore import services as sync_services
 from tests.support.shapes import strategy

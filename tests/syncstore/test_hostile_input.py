@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from botocore.exceptions import ClientError
 
-from identity.shapes import MAX_JSON_DEPTH, service_model
+from aws.shapes import MAX_JSON_DEPTH, service_model
 from tests.support.raw import send
 from tests.support.shapes import example
 

@@ -8,8 +8,8 @@ import pytest
 from botocore.exceptions import ClientError
 from django.db import connection, connections
 
+from aws.errors import ResourceConflict
 from identity import selectors, services
-from identity.errors import ResourceConflict
 from syncstore import services as sync_services
 from syncstore.models import Dataset, Record
 from tests.conftest import database_is_postgres, require

@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError, CommandParser
 
-from identity.errors import ResourceNotFound
+from aws.errors import ResourceNotFound
 from identity.models import Identity
 from syncstore import operations
 

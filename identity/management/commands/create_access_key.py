@@ -3,8 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from aws.errors import ResourceNotFound
 from identity import selectors, services
-from identity.errors import ResourceNotFound
 
 
 class Command(BaseCommand):

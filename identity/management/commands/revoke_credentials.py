@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from aws.errors import ResourceNotFound
 from identity import selectors, services
-from identity.errors import ResourceNotFound
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ import botocore.session
 import regex
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from identity.errors import AwsError, SerializationFailed, ValidationFailed, printable
+from aws.errors import AwsError, SerializationFailed, ValidationFailed, printable
 
 # JSON deeper than this is refused before anything reads it. The deepest input of the models
 # (RoleMappings, policies) is under 10 levels.

@@ -8,7 +8,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from identity.sigv4 import (
+from aws.sigv4 import (
     ArrivedRequest,
     SignatureRefused,
     parse_authorization,

@@ -1,47 +1,45 @@
 """The RPC protocols at `/aws` (reference §1.1). Requests with an
 `X-Amz-Target` header are AWS JSON 1.1 (Cognito Identity); form-encoded bodies with an
-`Action` are the query protocol (STS). Every answer, error or not, is in the protocol's
-shape; a real fault is logged and answered with InternalErrorException (500)."""
+`Action` are the query protocol (STS, then IAM). The handlers are the ones registered in
+`aws.registry`. Every answer, error or not, is in the protocol's shape; a real fault is
+logged and answered with InternalErrorException (500)."""
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from identity import services, shapes
-from identity.api import cognito_identity, iam, render, sts
-from identity.api import query as query_params
-from identity.api.render import ApiResponse
-from identity.auth import authenticate
-from identity.errors import (
+from aws import query as query_params
+from aws import registry, render, shapes
+from aws.errors import (
     AwsError,
     InvalidParameter,
     RequestTooLarge,
     SerializationFailed,
-    TooManyRequests,
     UnknownOperation,
     internal_failure,
 )
-from identity.sigv4 import ArrivedRequest
+from aws.registry import Service
+from aws.render import ApiResponse
+from aws.sigv4 import ArrivedRequest
 
 logger = logging.getLogger(__name__)
 
 TARGET_PREFIX = "AWSCognitoIdentityService."
 JSON_TYPES = {"application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json"}
 FORM_TYPE = "application/x-www-form-urlencoded"
+JSON_SERVICE = "cognito-identity"
+# The query services, in the order an Action is looked up (STS first, as for a client that
+# sends no Version).
+QUERY_SERVICES = ("sts", "iam")
 
 
 # --- AWS JSON 1.1: Cognito Identity -----------------------------------------------------------
 def handle_cognito_identity(arrived: ArrivedRequest, target: str, kind: str) -> dict:
     name = target.removeprefix(TARGET_PREFIX)
-    operation = shapes.operation_model("cognito-identity", name)
-    handler = cognito_identity.HANDLERS.get(name)
+    operation = shapes.operation_model(JSON_SERVICE, name)
+    service = registry.lookup(JSON_SERVICE)
+    handler = service.handlers.get(name) if service else None
     if not target.startswith(TARGET_PREFIX) or operation is None:
         raise UnknownOperation(
             f"Unknown operation {target!r}: the X-Amz-Target header must be "
@@ -59,107 +57,31 @@ def handle_cognito_identity(arrived: ArrivedRequest, target: str, kind: str) -> 
         raise SerializationFailed("The request body must be a JSON object.")
     caller = None
     if operation.auth_type != "none":
-        caller = authenticate(arrived, service="cognito-identity")
+        assert service is not None
+        caller = service.authenticate(arrived, service=JSON_SERVICE)
     shapes.validate(operation.input_shape, params)
     return handler(caller, params)
 
 
-# --- Before the database thread: the guest limits -------------------------------------------
-# The limits are checked on the event loop, before the hop into the one thread that does the
-# database work: a spent limit from this process's memory, else the cache in a thread of its
-# own. A refused call never waits behind other callers' queries, nor they behind it. One
-# thread, because the file cache of the embedded defaults counts by read-then-write: calls
-# from several threads at once would lose counts (Redis counts atomically either way).
-_guest_quota_take = sync_to_async(
-    services.guest_quota_take,
-    thread_sensitive=False,
-    executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="guest-limits"),
-)
-# Guests one client address may have in the database thread's queue at a time (per
-# process): those it is allowed still wait their turn here, so a burst from one address
-# cannot make every other caller queue behind it.
-GUESTS_AT_ONCE_PER_ADDRESS = 2
-_guest_turns: dict[str, tuple[asyncio.Semaphore, int]] = {}
-
-
-async def admit(
-    arrived: ArrivedRequest, address: str, proceed: Callable[[], Awaitable[ApiResponse]]
-) -> ApiResponse:
-    """A GetId without Logins makes a new guest: it takes from the guest limits of its client
-    address and pool first (429 beyond), then waits for its address's turn."""
-    params = _guest_get_id(arrived)
-    if params is None:
-        return await proceed()
-    pool_id = params.get("IdentityPoolId")
-    pool = pool_id if isinstance(pool_id, str) else None  # validated later, in respond()
-    refusal = services.guest_quota_refusal(pool_id=pool, address=address)
-    if refusal is None:
-        try:
-            await _guest_quota_take(pool_id=pool, address=address)
-        except TooManyRequests as error:
-            refusal = error
-    if refusal is not None:
-        return render.cognito_identity_error(refusal)
-    async with _turn(address):
-        return await proceed()
-
-
-def _guest_get_id(arrived: ArrivedRequest) -> dict | None:
-    """The parameters of a GetId without Logins; None for any other request."""
-    if arrived.headers.get("x-amz-target") != TARGET_PREFIX + "GetId":
-        return None
-    try:
-        params = shapes.load_json(arrived.body or b"{}")
-    except AwsError:
-        return None  # respond() answers it
-    if not isinstance(params, dict) or params.get("Logins"):
-        return None
-    return params
-
-
-@contextlib.asynccontextmanager
-async def _turn(address: str):
-    semaphore, waiting = _guest_turns.get(address, (None, 0))
-    if semaphore is None:
-        semaphore = asyncio.Semaphore(GUESTS_AT_ONCE_PER_ADDRESS)
-    _guest_turns[address] = (semaphore, waiting + 1)
-    try:
-        async with semaphore:
-            yield
-    finally:
-        semaphore, waiting = _guest_turns[address]
-        if waiting == 1:
-            del _guest_turns[address]
-        else:
-            _guest_turns[address] = (semaphore, waiting - 1)
-
-
 # --- Query protocol: STS and IAM ---------------------------------------------------------------
-@dataclass(frozen=True)
-class QueryService:
-    name: str
-    handlers: dict
-    version: str
-    namespace: str
+def query_services() -> list[Service]:
+    return [service for name in QUERY_SERVICES if (service := registry.lookup(name))]
 
 
-QUERY_SERVICES = (
-    QueryService("sts", sts.HANDLERS, sts.VERSION, sts.NAMESPACE),
-    QueryService("iam", iam.HANDLERS, iam.VERSION, iam.NAMESPACE),
-)
-
-
-def query_service(form: dict[str, str]) -> QueryService:
-    """The query service an Action belongs to (STS first, as a client with no Version)."""
+def query_service(form: dict[str, str]) -> Service:
+    """The query service an Action belongs to."""
     action = form.get("Action", "")
-    for service in QUERY_SERVICES:
+    services = query_services()
+    for service in services:
         if action in service.handlers:
             return service
+    served = " and ".join(
+        f"the {service.name.upper()} actions {', '.join(sorted(service.handlers))}"
+        for service in services
+    )
     raise UnknownOperation(
         f"Could not find operation {action or '(no Action)'} for version "
-        f"{form.get('Version', '(none)')}. This endpoint serves the STS actions "
-        f"{', '.join(sorted(sts.HANDLERS))} and the IAM actions "
-        f"{', '.join(sorted(iam.HANDLERS))}."
+        f"{form.get('Version', '(none)')}. This endpoint serves {served}."
     )
 
 
@@ -170,7 +92,7 @@ def read_form(arrived: ArrivedRequest) -> dict[str, str]:
         raise SerializationFailed("The form-encoded request body is not valid UTF-8.") from None
 
 
-def handle_query(arrived: ArrivedRequest, form: dict[str, str], service: QueryService) -> dict:
+def handle_query(arrived: ArrivedRequest, form: dict[str, str], service: Service) -> dict:
     action = form["Action"]
     operation = shapes.operation_model(service.name, action)
     assert operation is not None
@@ -181,7 +103,7 @@ def handle_query(arrived: ArrivedRequest, form: dict[str, str], service: QuerySe
         )
     caller = None
     if operation.auth_type != "none":
-        caller = authenticate(arrived, service=service.name)
+        caller = service.authenticate(arrived, service=service.name)
     params = query_params.parse(operation.input_shape, form)
     shapes.validate(operation.input_shape, params)
     return service.handlers[action](caller, params)
@@ -192,7 +114,7 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
     target = arrived.headers.get("x-amz-target")
     kind = arrived.headers.get("content-type", "").split(";")[0].strip().lower()
     protocol = "query" if not target and kind == FORM_TYPE else "json"
-    service = QUERY_SERVICES[0]
+    service: Service | None = None
     try:
         if oversize:
             raise RequestTooLarge(
@@ -207,6 +129,7 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
             form = read_form(arrived)
             service = query_service(form)
             result = handle_query(arrived, form, service)
+            assert service.namespace is not None
             return render.query_response(
                 form["Action"], result, request_id, namespace=service.namespace
             )
@@ -222,6 +145,8 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
         logger.exception("failed to answer %s", arrived.raw_path)
         failure = internal_failure(fault)
     if protocol == "query":
+        service = service or registry.lookup(QUERY_SERVICES[0])
+        assert service is not None and service.namespace is not None
         return render.query_error(
             failure, request_id, service=service.name, namespace=service.namespace
         )

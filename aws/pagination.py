@@ -3,7 +3,7 @@ forge nor reuse one across listings."""
 
 from django.core import signing
 
-from identity.errors import InvalidParameter
+from aws.errors import InvalidParameter
 
 
 def next_token(listing: str, last_key: str) -> str:

@@ -6,8 +6,8 @@ from typing import Any
 
 from botocore.model import Shape
 
-from identity.errors import ValidationFailed
-from identity.shapes import lower_first
+from aws.errors import ValidationFailed
+from aws.shapes import lower_first
 
 _MISSING = object()
 

@@ -20,20 +20,19 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from identity import ratelimit
-from identity.api import render
-from identity.api.render import ApiResponse
-from identity.errors import AwsError, RequestTooLarge, ResourceNotFound, internal_failure
-from identity.sigv4 import ArrivedRequest
+from aws import render
+from aws.errors import AwsError, RequestTooLarge, ResourceNotFound, internal_failure
+from aws.render import ApiResponse
+from aws.sigv4 import ArrivedRequest
 
 logger = logging.getLogger(__name__)
 
 # respond(arrived, request_id, oversize=...) -> ApiResponse
 Respond = Callable[..., ApiResponse]
-# admit(arrived, client address, proceed) -> ApiResponse: on the event loop, it answers
-# itself (a refusal) or awaits proceed(), which hands the request to the database thread.
+# admit(arrived, ASGI scope, proceed) -> ApiResponse: on the event loop, it answers itself
+# (a refusal) or awaits proceed(), which hands the request to the database thread.
 Admit = Callable[
-    [ArrivedRequest, str, Callable[[], Awaitable[ApiResponse]]], Awaitable[ApiResponse]
+    [ArrivedRequest, dict, Callable[[], Awaitable[ApiResponse]]], Awaitable[ApiResponse]
 ]
 
 
@@ -94,7 +93,7 @@ class AwsGateway:
 
         try:
             if self.admit is not None:
-                response = await self.admit(arrived, _client_address(scope), proceed)
+                response = await self.admit(arrived, scope, proceed)
             else:
                 response = await proceed()
         except Exception as fault:  # the protocols answer every error: this is a last resort
@@ -163,14 +162,6 @@ def _response_headers(
     ]
     headers += [(k.encode(), v.encode("latin-1")) for k, v in response.headers.items()]
     return headers + _cors_headers(origin, preflight)
-
-
-def _client_address(scope) -> str:
-    peer = (scope.get("client") or ("", 0))[0]
-    forwarded = [
-        value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
-    ]
-    return ratelimit.client_address(peer, ",".join(forwarded))
 
 
 def _cors_headers(origin: str | None, preflight: bool) -> list[tuple[bytes, bytes]]:

@@ -1,5 +1,5 @@
 """The one error hierarchy of the AWS endpoints. Services and wire code raise these; each
-protocol's renderer (`identity.api.render`) turns them into that protocol's error shape and
+protocol's renderer (`aws.render`) turns them into that protocol's error shape and
 status (reference §1.6)."""
 
 import re

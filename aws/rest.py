@@ -1,6 +1,6 @@
 """Cognito Sync's REST-JSON protocol (reference §1.4): routes, inputs and errors, all read
 from botocore's service model, so paths, labels, query members and headers are exactly the
-ones the SDKs send."""
+ones the SDKs send. The handlers are the ones registered in `aws.registry`."""
 
 import logging
 import re
@@ -9,11 +9,8 @@ from urllib.parse import parse_qsl, unquote
 
 from botocore.model import OperationModel, Shape
 
-from identity import shapes
-from identity.api import render
-from identity.api.render import ApiResponse
-from identity.auth import authenticate
-from identity.errors import (
+from aws import registry, render, shapes
+from aws.errors import (
     AwsError,
     InvalidParameter,
     RequestTooLarge,
@@ -21,8 +18,8 @@ from identity.errors import (
     UnknownOperation,
     internal_failure,
 )
-from identity.sigv4 import ArrivedRequest
-from syncstore.api.cognito_sync import HANDLERS
+from aws.render import ApiResponse
+from aws.sigv4 import ArrivedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +108,13 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
         if oversize:
             raise RequestTooLarge("The request body is larger than this server accepts.")
         operation, labels = route(arrived.raw_path.removeprefix(PREFIX), arrived.method)
-        handler = HANDLERS[operation.name]
-        caller = authenticate(arrived, service=SERVICE, allow_bearer=True)
+        service = registry.lookup(SERVICE)
+        handler = service.handlers.get(operation.name) if service else None
+        if service is None or handler is None:
+            raise UnknownOperation(
+                f"The operation {operation.name} is not supported by this server."
+            )
+        caller = service.authenticate(arrived, service=SERVICE)
         params = read_input(operation, arrived, labels)
         return render.json_response(handler(caller, params), content_type=render.REST_JSON)
     except AwsError as error:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from identity import shapes
-from identity.errors import SerializationFailed, ValidationFailed
+from aws import shapes
+from aws.errors import SerializationFailed, ValidationFailed
 
 
 def input_of(service, operation):

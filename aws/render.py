@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from identity.errors import AuthFailure, AwsError, TooManyRequests
-from identity.shapes import service_model
+from aws.errors import AuthFailure, AwsError, TooManyRequests
+from aws.shapes import service_model
 
 AMZ_JSON = "application/x-amz-json-1.1"
 REST_JSON = "application/json"
