@@ -31,6 +31,7 @@ run: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	SECRET_KEY=type-checking-only $(BIN)/mypy
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -2,9 +2,12 @@
 protocol's renderer (`aws.render`) turns them into that protocol's error shape and
 status (reference §1.6)."""
 
+import logging
 import re
 
 from django.db import DatabaseError, InterfaceError, OperationalError
+
+logger = logging.getLogger(__name__)
 
 # What cannot travel in a UTF-8 JSON or XML answer: lone surrogates and control characters.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -125,6 +128,16 @@ def internal_failure(exception: Exception) -> InternalError:
             "The service failed to store or read the data of this request; it has been logged."
         )
     return InternalError("The service failed to handle the request; it has been logged.")
+
+
+def failure_of(exception: Exception, where: str) -> AwsError:
+    """The error a request is answered with when handling it raised `exception`: an AwsError
+    as it is; anything else is a fault of the server, logged here with `where` (the path),
+    and told as `internal_failure`. Every protocol's answer ends with it."""
+    if isinstance(exception, AwsError):
+        return exception
+    logger.error("failed to answer %s", where, exc_info=exception)
+    return internal_failure(exception)
 
 
 class AuthFailure(AwsError):

@@ -2,7 +2,6 @@
 from botocore's service model, so paths, labels, query members and headers are exactly the
 ones the SDKs send. The handlers are the ones registered in `aws.registry`."""
 
-import logging
 import re
 from functools import cache
 from urllib.parse import parse_qsl, unquote
@@ -11,17 +10,14 @@ from botocore.model import OperationModel, Shape
 
 from aws import registry, render, shapes
 from aws.errors import (
-    AwsError,
     InvalidParameter,
     RequestTooLarge,
     ResourceNotFound,
     UnknownOperation,
-    internal_failure,
+    failure_of,
 )
 from aws.render import ApiResponse
 from aws.sigv4 import ArrivedRequest
-
-logger = logging.getLogger(__name__)
 
 SERVICE = "cognito-sync"
 PREFIX = "/aws"
@@ -117,9 +113,6 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
         caller = service.authenticate(arrived, service=SERVICE)
         params = read_input(operation, arrived, labels)
         return render.json_response(handler(caller, params), content_type=render.REST_JSON)
-    except AwsError as error:
-        failure = error
-    except Exception as fault:
-        logger.exception("failed to answer %s", arrived.raw_path)
-        failure = internal_failure(fault)
+    except Exception as error:
+        failure = failure_of(error, arrived.raw_path)
     return render.rest_json_error(failure, SERVICE)

@@ -4,7 +4,6 @@
 `aws.registry`. Every answer, error or not, is in the protocol's shape; a real fault is
 logged and answered with InternalErrorException (500)."""
 
-import logging
 from urllib.parse import parse_qsl
 
 from django.conf import settings
@@ -12,18 +11,15 @@ from django.conf import settings
 from aws import query as query_params
 from aws import registry, render, shapes
 from aws.errors import (
-    AwsError,
     InvalidParameter,
     RequestTooLarge,
     SerializationFailed,
     UnknownOperation,
-    internal_failure,
+    failure_of,
 )
 from aws.registry import Service
 from aws.render import ApiResponse
 from aws.sigv4 import ArrivedRequest
-
-logger = logging.getLogger(__name__)
 
 TARGET_PREFIX = "AWSCognitoIdentityService."
 JSON_TYPES = {"application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json"}
@@ -139,11 +135,8 @@ def respond(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False)
                 "a form-encoded body with an Action (query protocol)."
             )
         return render.json_response(handle_cognito_identity(arrived, target, kind))
-    except AwsError as error:
-        failure = error
-    except Exception as fault:
-        logger.exception("failed to answer %s", arrived.raw_path)
-        failure = internal_failure(fault)
+    except Exception as error:
+        failure = failure_of(error, arrived.raw_path)
     if protocol == "query":
         service = service or registry.lookup(QUERY_SERVICES[0])
         assert service is not None and service.namespace is not None
