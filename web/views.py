@@ -18,8 +18,12 @@ SHELL = [
     "demo/app.css",
     "demo/icon.svg",
     "cognate/client.js",
+    "cognate/exchange.js",
     "cognate/logic.js",
+    "cognate/session.js",
     "cognate/store.js",
+    "cognate/sync.js",
+    "cognate/tabs.js",
     "cognate/transport.js",
     "vendor/idb.js",
 ]

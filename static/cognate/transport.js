@@ -11,6 +11,13 @@ export class SyncError extends Error {
   }
 }
 
+// Websocket close codes (docs/sync-protocol.md, "Close codes"; the server names its own in
+// syncstore/consumers.py). Any other close means: reconnect with backoff.
+export const CLOSE_NORMAL = 1000; // the client is done with the socket
+export const CLOSE_NO_ANSWER = 4000; // the client gave up waiting for an answer
+export const CLOSE_UNAUTHENTICATED = 4401; // no valid token: get a fresh one, reconnect
+export const CLOSE_REVOKED = 4403; // the identity was disabled, merged away or deleted
+
 const PING_EVERY = 60000;
 const REQUEST_TIMEOUT = 20000;
 
@@ -89,7 +96,7 @@ export class SocketTransport {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
         fail(new SyncError("Timeout", `no answer to ${message.type} within ${REQUEST_TIMEOUT} ms`));
-        this.socket?.close(4000);
+        this.socket?.close(CLOSE_NO_ANSWER);
       }, REQUEST_TIMEOUT);
       this.waiting.set(id, {
         done: (value) => (clearTimeout(timer), done(value)),
@@ -114,7 +121,7 @@ export class SocketTransport {
   close() {
     if (this.socket) {
       this.socket.onclose = () => clearInterval(this.pinger);
-      this.socket.close(1000);
+      this.socket.close(CLOSE_NORMAL);
       for (const { fail } of this.waiting.values()) fail(new SyncError("SocketClosed", "closed by the client"));
       this.waiting.clear();
     }
