@@ -1,7 +1,9 @@
 """SigV4 verification against requests signed by botocore exactly as the SDKs sign them,
 including the doubly encoded Cognito Sync paths (reference §1.8)."""
 
+import hashlib
 import time
+from dataclasses import replace
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -17,6 +19,7 @@ from aws.sigv4 import (
 )
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+MISMATCH = "The request signature we calculated does not match the signature you provided."
 
 
 def signed(method, url, body=b"", headers=None, token=None, service="cognito-sync"):
@@ -30,7 +33,19 @@ def signed(method, url, body=b"", headers=None, token=None, service="cognito-syn
 
 def check(arrived, secret=SECRET, now=None, skew=300):
     authorization = parse_authorization(arrived.headers["authorization"])
-    verify(arrived, authorization, secret, max_skew=skew, now=now)
+    return verify(arrived, authorization, secret, max_skew=skew, now=now)
+
+
+def refused(arrived, **kwargs) -> SignatureRefused:
+    with pytest.raises(SignatureRefused) as excinfo:
+        check(arrived, **kwargs)
+    return excinfo.value
+
+
+def mismatch(arrived, **kwargs) -> bool:
+    """Refused as a signature that does not match, as AWS words it."""
+    error = refused(arrived, **kwargs)
+    return error.kind == "bad_signature" and error.message.startswith(MISMATCH)
 
 
 def test_sync_path_with_encoded_colons_and_query_verifies():
@@ -39,7 +54,11 @@ def test_sync_path_with_encoded_colons_and_query_verifies():
         "/datasets/my.data-set_1%3Ax/records?lastSyncCount=0&maxResults=1024"
         "&syncSessionToken=a%2Fb%2Bc%3D&nextToken=n%20t"
     )
-    check(signed("GET", url))
+    arrived = signed("GET", url)
+    assert check(arrived) is None
+    assert mismatch(replace(arrived, raw_query=arrived.raw_query.replace("=1024", "=1025")))
+    # The SDKs sign the path as sent, encoded again: a path decoded on the way is not it.
+    assert mismatch(replace(arrived, raw_path=arrived.raw_path.replace("%3A", ":")))
 
 
 def test_json_post_with_security_token_verifies():
@@ -58,36 +77,44 @@ def test_json_post_with_security_token_verifies():
         "x-amz-security-token"
         in parse_authorization(arrived.headers["authorization"]).signed_headers
     )
-    check(arrived)
+    assert check(arrived) is None
+    assert mismatch(replace(arrived, body=arrived.body.replace(b"abc", b"abd")))
+    other_token = {**arrived.headers, "x-amz-security-token": "session-tokem"}
+    assert mismatch(replace(arrived, headers=other_token))
 
 
 def test_tampering_with_a_signed_header_breaks_it():
     arrived = signed("GET", "http://127.0.0.1:8000/aws/identitypools/p%3A1")
     arrived.headers["host"] = "evil.example"
-    with pytest.raises(SignatureRefused) as excinfo:
-        check(arrived)
-    assert excinfo.value.kind == "bad_signature"
+    assert mismatch(arrived)
 
 
 def test_declared_payload_hash_must_match_the_body():
     arrived = signed(
         "POST", "http://127.0.0.1:8000/aws/x", b"{}", {"X-Amz-Content-SHA256": "0" * 64}
     )
-    with pytest.raises(SignatureRefused):
-        check(arrived)
+    error = refused(arrived)
+    assert error.kind == "bad_signature"
+    assert error.message.startswith("The x-amz-content-sha256 header does not match")
+    body_hash = hashlib.sha256(b"{}").hexdigest()
+    declared = signed(
+        "POST", "http://127.0.0.1:8000/aws/x", b"{}", {"X-Amz-Content-SHA256": body_hash}
+    )
+    assert check(declared) is None
 
 
 def test_clock_skew_window():
     arrived = signed("GET", "http://127.0.0.1:8000/aws/identitypools")
-    check(arrived, now=time.time() + 299)
-    with pytest.raises(SignatureRefused) as excinfo:
-        check(arrived, now=time.time() + 301)
-    assert "Signature expired" in excinfo.value.message
+    assert check(arrived, now=time.time() + 299) is None
+    error = refused(arrived, now=time.time() + 301)
+    assert error.kind == "bad_signature"
+    assert "Signature expired" in error.message
 
 
 def test_wrong_secret_fails():
-    with pytest.raises(SignatureRefused):
-        check(signed("GET", "http://127.0.0.1:8000/aws/identitypools"), secret="other")
+    arrived = signed("GET", "http://127.0.0.1:8000/aws/identitypools")
+    assert check(arrived) is None
+    assert mismatch(arrived, secret="other")
 
 
 @pytest.mark.parametrize(

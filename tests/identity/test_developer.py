@@ -9,14 +9,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client, temporary_credentials
+from tests.support.errors import error_of
 from tests.support.oidc import issuer
 
 DEV = "login.notes.example"
-
-
-def error_of(excinfo) -> tuple[str, str]:
-    error = excinfo.value.response["Error"]
-    return error["Code"], error["Message"]
 
 
 def claims_of(token: str) -> dict:

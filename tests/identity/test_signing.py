@@ -11,15 +11,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import client, temporary_credentials
-
-
-def error_of(excinfo) -> tuple[str, str, int]:
-    response = excinfo.value.response
-    return (
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-    )
+from tests.support.errors import error_of
 
 
 def test_unknown_access_key_is_unrecognized(live):

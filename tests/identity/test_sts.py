@@ -9,15 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client, temporary_credentials
-
-
-def error_of(excinfo) -> tuple[str, str, int]:
-    response = excinfo.value.response
-    return (
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-    )
+from tests.support.errors import error_of
 
 
 @pytest.fixture

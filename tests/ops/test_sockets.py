@@ -2,6 +2,7 @@
 to the cache; the count rises as devices connect and falls as they leave."""
 
 import asyncio
+import importlib.util
 import time
 
 import pytest
@@ -33,15 +34,21 @@ def new_pool():
     return services.pool_create(name="Sockets on the dashboard", allow_unauthenticated=True).id
 
 
+@sync_to_async
+def token_for(identity) -> str:
+    return tokens.openid_token_issue(
+        identity_id=identity.id, pool_id=identity.pool_id, amr=["unauthenticated"], lifetime=600
+    )
+
+
 async def open_device(identity, *, authenticate: bool = True) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(application, "/ws/sync", subprotocols=["cognate.sync.v1"])
     connected, _ = await communicator.connect()
     assert connected
     if authenticate:
-        token = await sync_to_async(tokens.openid_token_issue)(
-            identity_id=identity.id, pool_id=identity.pool_id, amr=["unauthenticated"], lifetime=600
+        await communicator.send_json_to(
+            {"type": "auth", "id": "a", "token": await token_for(identity)}
         )
-        await communicator.send_json_to({"type": "auth", "id": "a", "token": token})
         assert (await communicator.receive_json_from())["type"] == "ready"
     return communicator
 
@@ -78,10 +85,7 @@ async def test_a_socket_refused_for_too_many_is_not_counted(settings):
     alice = await new_identity(pool_id)
     first = await open_device(alice)
     refused = await open_device(alice, authenticate=False)
-    token = await sync_to_async(tokens.openid_token_issue)(
-        identity_id=alice.id, pool_id=pool_id, amr=["unauthenticated"], lifetime=600
-    )
-    await refused.send_json_to({"type": "auth", "id": "b", "token": token})
+    await refused.send_json_to({"type": "auth", "id": "b", "token": await token_for(alice)})
     assert (await refused.receive_json_from())["code"] == "LimitExceededException"
     assert (await refused.receive_output())["type"] == "websocket.close"
     assert await sockets(pool_id) == 1
@@ -90,33 +94,55 @@ async def test_a_socket_refused_for_too_many_is_not_counted(settings):
     assert await sockets(pool_id) == 0
 
 
-async def test_sockets_of_other_processes_count_until_their_snapshot_expires(monkeypatch):
-    """Another server process publishes its own count; when it dies, its key expires and
-    its sockets stop counting. A living process writes its count again as its devices talk."""
-    from django.core.cache import cache
+def another_process():
+    """syncstore.usage as another server process runs it: its own process id and counts,
+    published to the same cache."""
+    spec = importlib.util.find_spec("syncstore.usage")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+class Later:
+    """The `time` a module sees, `ahead` seconds on (its monotonic clock left as it is)."""
+
+    monotonic = staticmethod(time.monotonic)
+
+    def __init__(self, ahead: float):
+        self.ahead = ahead
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+
+async def test_sockets_of_other_processes_count_until_they_stop_publishing(monkeypatch):
+    """Another server process publishes its own count; when it dies, its sockets stop counting
+    once its last snapshot is older than a living process's can be. A living process
+    publishes again as its devices talk, so every process's dashboard counts it again."""
+    monkeypatch.setattr(usage, "SOCKETS_REFRESH", 0.0)  # each message from a device publishes
     pool_id = await new_pool()
     alice = await new_identity(pool_id)
     mine = await open_device(alice)
 
-    other = "another-process"
-
-    def publish_for_another_process():
-        registry = cache.get(usage.REGISTRY_KEY) or {}
-        cache.set(usage.REGISTRY_KEY, {**registry, other: time.time()}, 600)
-        cache.set(usage._sockets_key(other), {pool_id: 4}, 600)
-
-    await sync_to_async(publish_for_another_process)()
+    other = another_process()
+    for _ in range(4):
+        await other.socket_opened(pool_id=pool_id)
     assert await sockets(pool_id) == 5
+    assert await sync_to_async(other.pool_sockets)(pool_id) == 5  # its dashboard: the same
 
-    await sync_to_async(cache.delete)(usage._sockets_key(other))  # it expired
+    # The other process dies. A day on, its last snapshot no longer counts; this one's does.
+    a_day_on = Later(86400)
+    monkeypatch.setattr(usage, "time", a_day_on)
     assert await sockets(pool_id) == 1
 
-    await sync_to_async(cache.delete)(usage._sockets_key(usage.PROCESS))  # as if expired
-    assert await sockets(pool_id) == 0
-    monkeypatch.setattr(usage, "SOCKETS_REFRESH", 0.0)
+    # A third process's dashboard sees no living process until this one's devices talk.
+    dashboard = another_process()
+    dashboard.time = a_day_on
+    dashboard_sockets = sync_to_async(dashboard.pool_sockets)
+    assert await dashboard_sockets(pool_id) == 0
     await mine.send_json_to({"type": "ping", "id": "p"})
     assert (await mine.receive_json_from())["type"] == "pong"
-    assert await sockets(pool_id) == 1
+    assert await dashboard_sockets(pool_id) == 1
     await mine.disconnect()
     assert await sockets(pool_id) == 0
+    assert await dashboard_sockets(pool_id) == 0

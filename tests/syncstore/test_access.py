@@ -12,16 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client, temporary_credentials
+from tests.support.errors import error_of
 from tests.syncstore.conftest import new_device
-
-
-def error_of(excinfo) -> tuple[str, str, int]:
-    response = excinfo.value.response
-    return (
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-    )
 
 
 def calls_on(sync, pool_id, identity_id):

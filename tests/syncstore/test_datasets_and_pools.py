@@ -5,15 +5,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client, make_operator
-
-
-def error_of(excinfo) -> tuple[str, str, int]:
-    response = excinfo.value.response
-    return (
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-    )
+from tests.support.errors import error_of
 
 
 def ids(device):

@@ -10,15 +10,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aws.shapes import MAX_JSON_DEPTH, service_model
+from tests.support.errors import error_of
 from tests.support.raw import send
 from tests.support.shapes import example
 
 SYNC = service_model("cognito-sync")
-
-
-def error_of(excinfo) -> tuple[str, str]:
-    error = excinfo.value.response["Error"]
-    return error["Code"], error["Message"]
 
 
 def rest_call(device, operator_keys, operation: str, body: bytes):
@@ -131,7 +127,7 @@ def test_what_cannot_be_stored_is_refused_before_any_write(device, patch, extra,
     ]
     with pytest.raises(ClientError) as excinfo:
         device.update(patches, **extra)
-    code, message = error_of(excinfo)
+    code, message = error_of(excinfo)[:2]
     assert code == "InvalidParameterException"
     assert f"at '{member}'" in message
     assert [r["Key"] for r in device.list()["Records"]] == ["kept"]

@@ -6,16 +6,8 @@ import datetime
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.errors import error_of
 from tests.syncstore.conftest import new_device
-
-
-def error_of(excinfo) -> tuple[str, str, int]:
-    response = excinfo.value.response
-    return (
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-    )
 
 
 def test_a_dataset_that_does_not_exist_lists_empty_with_a_token(device):

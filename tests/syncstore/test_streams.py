@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import REGION, client, make_operator
 from tests.support import servers
+from tests.support.errors import error_of
 from tests.syncstore.conftest import new_device
 
 KINESIS_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -142,11 +143,6 @@ def bulk_publish_finished(setup: Setup, pool_id: str) -> dict:
         return details if details["BulkPublishStatus"] in ("SUCCEEDED", "FAILED") else None
 
     return eventually(finished, "the bulk publish finished")
-
-
-def error_of(excinfo) -> tuple[str, str]:
-    error = excinfo.value.response["Error"]
-    return error["Code"], error["Message"]
 
 
 # --- Streams ----------------------------------------------------------------------------------
@@ -284,7 +280,7 @@ def test_stream_configuration_is_checked(setup, streams, complaint):
     pool_id = new_pool(setup)
     with pytest.raises(ClientError) as excinfo:
         setup.sync.set_identity_pool_configuration(IdentityPoolId=pool_id, CognitoStreams=streams)
-    code, message = error_of(excinfo)
+    code, message = error_of(excinfo)[:2]
     assert code == "InvalidParameterException"
     assert complaint.lower() in message.lower()
     assert "CognitoStreams" not in setup.sync.get_identity_pool_configuration(
@@ -341,7 +337,7 @@ def test_bulk_publish_needs_streaming_enabled(setup, kinesis):
     stream_to(setup, pool_id, new_stream(kinesis), status="DISABLED")
     with pytest.raises(ClientError) as excinfo:
         setup.sync.bulk_publish(IdentityPoolId=pool_id)
-    code, message = error_of(excinfo)
+    code, message = error_of(excinfo)[:2]
     assert code == "InvalidConfigurationException"
     assert "StreamingStatus is DISABLED" in message
 
@@ -390,7 +386,7 @@ def test_bulk_publish_republishes_every_live_dataset_once_a_day(setup, kinesis):
 
     with pytest.raises(ClientError) as excinfo:
         setup.sync.bulk_publish(IdentityPoolId=pool_id)
-    code, message = error_of(excinfo)
+    code, message = error_of(excinfo)[:2]
     assert code == "AlreadyStreamedException"
     assert "24 hours" in message
     assert len(read_stream(kinesis, stream)) == 3
