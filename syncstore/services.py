@@ -3,6 +3,7 @@ every patch's sync count, applies all patches or none, and raises the dataset's 
 by exactly one (reference §2.4)."""
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +55,21 @@ def device_time(value: float | None) -> datetime | None:
     if not 0 <= value < 32503680000:  # the year 3000
         raise InvalidParameter(f"DeviceLastModifiedDate {value} is not a plausible time.")
     return datetime.fromtimestamp(round(value, 3), UTC)
+
+
+def record_patches(items: Iterable[dict]) -> list[Patch]:
+    """RecordPatch structures as UpdateRecords and the socket's push carry them (each one
+    already checked against its shape) as Patches, read in order."""
+    return [
+        Patch(
+            key=item["Key"],
+            op=item["Op"],
+            value=item.get("Value"),
+            sync_count=item["SyncCount"],
+            device_modified=device_time(item.get("DeviceLastModifiedDate")),
+        )
+        for item in items
+    ]
 
 
 class RecordConflict(ResourceConflict):
