@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -52,6 +53,21 @@ PENDING_EVENTS_MAX = 100
 
 def _shape(name: str):
     return aws_shapes.service_model("cognito-sync").shape_for(name)
+
+
+def _checked_patches(raw: list) -> Iterator[dict]:
+    """A push's patches, each checked against the RecordPatch shape as it is read (UpdateRecords
+    has its whole input checked before it runs; here a patch is refused at its place)."""
+    shape = _shape("RecordPatch")
+    for number, item in enumerate(raw, start=1):
+        aws_shapes.validate(
+            shape,
+            item,
+            invalid=InvalidParameter,
+            wrong_type=InvalidParameter,
+            path=f"patches.{number}",
+        )
+        yield item
 
 
 @database_sync_to_async
@@ -391,26 +407,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         raw = message.get("patches")
         if not isinstance(raw, list):
             raise InvalidParameter('"patches" must be a list of record patches.')
-        shape = _shape("RecordPatch")
-        patches = []
-        for number, item in enumerate(raw, start=1):
-            aws_shapes.validate(
-                shape,
-                item,
-                invalid=InvalidParameter,
-                wrong_type=InvalidParameter,
-                path=f"patches.{number}",
-            )
-            device_time = item.get("DeviceLastModifiedDate")
-            patches.append(
-                services.Patch(
-                    key=item["Key"],
-                    op=item["Op"],
-                    value=item.get("Value"),
-                    sync_count=item["SyncCount"],
-                    device_modified=services.device_time(device_time),
-                )
-            )
+        patches = services.record_patches(_checked_patches(raw))
         device_id = message.get("deviceId")
         if device_id is not None:
             aws_shapes.validate(

@@ -3,6 +3,7 @@ every patch's sync count, applies all patches or none, and raises the dataset's 
 by exactly one (reference §2.4)."""
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +55,21 @@ def device_time(value: float | None) -> datetime | None:
     if not 0 <= value < 32503680000:  # the year 3000
         raise InvalidParameter(f"DeviceLastModifiedDate {value} is not a plausible time.")
     return datetime.fromtimestamp(round(value, 3), UTC)
+
+
+def record_patches(items: Iterable[dict]) -> list[Patch]:
+    """RecordPatch structures as UpdateRecords and the socket's push carry them (each one
+    already checked against its shape) as Patches, read in order."""
+    return [
+        Patch(
+            key=item["Key"],
+            op=item["Op"],
+            value=item.get("Value"),
+            sync_count=item["SyncCount"],
+            device_modified=device_time(item.get("DeviceLastModifiedDate")),
+        )
+        for item in items
+    ]
 
 
 class RecordConflict(ResourceConflict):
@@ -113,28 +129,35 @@ def _live_dataset_count(identity: Identity) -> int:
     return Dataset.objects.filter(identity=identity, deleted__isnull=True).count()
 
 
-def _dataset_for_update(identity: Identity, name: str, *, may_create: bool) -> DatasetState:
+def _dataset_for_update(
+    identity: Identity, name: str, *, may_create: bool, merge_root: str | None = None
+) -> DatasetState:
     """The dataset's state, its row locked for this transaction; created (or brought back
-    after a deletion) when `may_create`, within the limit of datasets per identity."""
+    after a deletion) when `may_create`, within the limit of datasets per identity. A
+    merge's dataset (`merge_root` given) is marked with it and is not held to the limit."""
     state = sql.dataset_state(identity.id, name, lock=True)
     if state is not None and state.exists:
         return state
     if not may_create:
         raise ResourceNotFound(f"Dataset '{name}' of identity '{identity.id}' not found.")
-    # Lock the identity so concurrent creations cannot pass the limit together.
-    Identity.objects.select_for_update().filter(pk=identity.pk).first()
-    if _live_dataset_count(identity) >= settings.SYNC_MAX_DATASETS_PER_IDENTITY:
-        raise LimitExceeded(
-            f"Identity '{identity.id}' already has {settings.SYNC_MAX_DATASETS_PER_IDENTITY} "
-            "datasets, the most allowed; delete one first."
-        )
+    if merge_root is None:
+        # Lock the identity so concurrent creations cannot pass the limit together.
+        Identity.objects.select_for_update().filter(pk=identity.pk).first()
+        if _live_dataset_count(identity) >= settings.SYNC_MAX_DATASETS_PER_IDENTITY:
+            raise LimitExceeded(
+                f"Identity '{identity.id}' already has {settings.SYNC_MAX_DATASETS_PER_IDENTITY} "
+                "datasets, the most allowed; delete one first."
+            )
     now = timezone.now()
+    marked = {} if merge_root is None else {"merge_root": merge_root}
     if state is not None:  # a deleted dataset comes back, continuing its sync count
-        Dataset.objects.filter(pk=state.id).update(deleted=None, created=now)
+        Dataset.objects.filter(pk=state.id).update(deleted=None, created=now, **marked)
     else:
         try:
             with transaction.atomic():
-                Dataset.objects.create(identity=identity, name=name, created=now, modified=now)
+                Dataset.objects.create(
+                    identity=identity, name=name, created=now, modified=now, **marked
+                )
         except IntegrityError:
             pass  # created by a concurrent update; the lock below waits for it
     state = sql.dataset_state(identity.id, name, lock=True)
@@ -182,9 +205,16 @@ def _records_write(
     dataset_name: str,
     patches: list[Patch],
     modified_by: str,
-    expected_sync_count: int | None,
+    expected_sync_count: int | None = None,
+    merge_root: str | None = None,
 ) -> Update:
-    dataset = _dataset_for_update(identity, dataset_name, may_create=True)
+    """The one write of records, for updates and merges: the dataset's row locked (created
+    if needed), the records written at its sync count raised by one, devices and the stream
+    told after commit. A merge's write (`merge_root` given: '' for the root dataset, else
+    the dataset whose values it keeps) is not checked against the records' counts nor the
+    limits: a merge cannot fail for lack of room (DESIGN §3)."""
+    merging = merge_root is not None
+    dataset = _dataset_for_update(identity, dataset_name, may_create=True, merge_root=merge_root)
     if expected_sync_count is not None and dataset.sync_count != expected_sync_count:
         raise ResourceConflict(
             f"Dataset '{dataset_name}' changed while its SyncTrigger ran (its SyncCount is now "
@@ -193,7 +223,8 @@ def _records_write(
     # Read after the lock is held: a query that takes the lock sees the rows it joins as they
     # were when it started, which would let two racing updates both pass the check.
     current = sql.records_current(dataset.id, [patch.key for patch in patches])
-    _refuse_stale(patches, current)
+    if not merging:
+        _refuse_stale(patches, current)
 
     storage, count = dataset.data_storage, dataset.record_count
     for patch in patches:
@@ -201,12 +232,12 @@ def _records_write(
         old_value = current[patch.key][1] if patch.key in current else None
         storage += record_size(patch.key, new_value) - record_size(patch.key, old_value)
         count += (new_value is not None) - (old_value is not None)
-    if count > settings.SYNC_MAX_RECORDS_PER_DATASET:
+    if not merging and count > settings.SYNC_MAX_RECORDS_PER_DATASET:
         raise LimitExceeded(
             f"Dataset '{dataset_name}' would hold {count} records; at most "
             f"{settings.SYNC_MAX_RECORDS_PER_DATASET} are allowed."
         )
-    if storage > settings.SYNC_MAX_DATASET_BYTES:
+    if not merging and storage > settings.SYNC_MAX_DATASET_BYTES:
         raise LimitExceeded(
             f"Dataset '{dataset_name}' would hold {storage} bytes; at most "
             f"{settings.SYNC_MAX_DATASET_BYTES} are allowed."
@@ -296,52 +327,17 @@ def _published(
 
 
 # --- Merging identities' data -------------------------------------------------------------------
-def _write_values(
-    identity: Identity,
-    name: str,
-    values: dict[str, str],
-    *,
-    modified_by: str,
-    merge_root: str = "",
-) -> int:
-    """Write values into a dataset as one update, without the limits (a merge cannot fail
-    for lack of room); the dataset is created (or brought back) if needed. The new count."""
-    state = sql.dataset_state(identity.id, name, lock=True)
-    now = timezone.now()
-    if state is None:
-        try:
-            with transaction.atomic():
-                Dataset.objects.create(
-                    identity=identity, name=name, created=now, modified=now, merge_root=merge_root
-                )
-        except IntegrityError:
-            pass
-        state = sql.dataset_state(identity.id, name, lock=True)
-    elif not state.exists:
-        Dataset.objects.filter(pk=state.id).update(deleted=None, created=now, merge_root=merge_root)
-        state = sql.dataset_state(identity.id, name, lock=True)
-    assert state is not None
-    current = sql.records_current(state.id, list(values))
-    storage, count = state.data_storage, state.record_count
-    for key, value in values.items():
-        old = current[key][1] if key in current else None
-        storage += record_size(key, value) - record_size(key, old)
-        count += 1 - (old is not None)
-    new_count = state.sync_count + 1
-    written = [
-        RecordRow(key, value, new_count, now, modified_by, None) for key, value in values.items()
-    ]
-    sql.records_write(state.id, written)
-    sql.dataset_write(
-        state.id,
-        sync_count=new_count,
-        modified=now,
+def _values_write(
+    identity: Identity, name: str, values: dict[str, str], *, modified_by: str, merge_root: str
+) -> None:
+    """Write a merge's values into a dataset as one update (`_records_write`, unchecked)."""
+    _records_write(
+        identity=identity,
+        dataset_name=name,
+        patches=[Patch(key, "replace", value, 0) for key, value in values.items()],
         modified_by=modified_by,
-        data_storage=storage,
-        record_count=count,
+        merge_root=merge_root,
     )
-    _published(identity, state.id, name, new_count, written)
-    return new_count
 
 
 def _free_name(taken: dict[str, dict[str, str]], name: str, values: dict[str, str]) -> str:
@@ -393,7 +389,7 @@ def datasets_merge(*, merged: Identity, survivor: Identity, policy: str) -> list
         )
         by = f"merge:{merged.id}"
         if plan.root:
-            _write_values(
+            _values_write(
                 survivor, source.name, plan.root, modified_by=by, merge_root=source.merge_root
             )
         kept_counts = {}
@@ -403,7 +399,7 @@ def datasets_merge(*, merged: Identity, survivor: Identity, policy: str) -> list
             if existing is not None:
                 taken[name] = {key: value for key, value, _ in sql.live_records(existing.id)}
             where = _free_name(taken, name, values)
-            _write_values(survivor, where, values, modified_by=by, merge_root=source.name)
+            _values_write(survivor, where, values, modified_by=by, merge_root=source.name)
             kept_counts[where] = len(values)
         summary.append(DatasetMerge(source.name, len(plan.root), kept_counts))
     return summary
@@ -422,7 +418,9 @@ def merged_dataset_accept(*, identity: Identity, dataset_name: str, keys: list[s
         key: value for key, value, _ in sql.live_records(dataset.pk) if keys is None or key in keys
     }
     if values:
-        _write_values(identity, dataset.merge_root, values, modified_by="merge-accepted")
+        _values_write(
+            identity, dataset.merge_root, values, modified_by="merge-accepted", merge_root=""
+        )
     remaining = [key for key, _, _ in sql.live_records(dataset.pk) if key not in values]
     if not remaining:
         dataset_delete(identity=identity, dataset_name=dataset_name)

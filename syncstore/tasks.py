@@ -14,7 +14,7 @@ def usage_flush() -> dict:
     return job_run("usage-flush", usage.usage_flush).report
 
 
-# --- Cognito Streams and BulkPublish (syncstore/streams.py) ---------------------------------
+# --- Cognito Streams and BulkPublish (syncstore/streams/) ----------------------------------
 @shared_task(bind=True, max_retries=8, ignore_result=True)
 def stream_deliver(self, dataset_id: int) -> None:
     """Send a dataset's pending stream records to Kinesis, in order; retried with

@@ -93,20 +93,10 @@ def update_records(caller, params):
         identity_id=identity.id,
         dataset_name=name,
     )
-    patches = [
-        services.Patch(
-            key=patch["Key"],
-            op=patch["Op"],
-            value=patch.get("Value"),
-            sync_count=patch["SyncCount"],
-            device_modified=services.device_time(patch.get("DeviceLastModifiedDate")),
-        )
-        for patch in params.get("RecordPatches", [])
-    ]
     update = services.records_update(
         identity=identity,
         dataset_name=name,
-        patches=patches,
+        patches=services.record_patches(params.get("RecordPatches", [])),
         modified_by=_modified_by(caller, params),
         # Sync Triggers run for an identity's own updates, not an operator's (reference §3.10).
         trigger=caller.session is not None,

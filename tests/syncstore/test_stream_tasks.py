@@ -8,6 +8,7 @@ from identity import selectors, services
 from syncstore import services as sync_services
 from syncstore import streams
 from syncstore.models import BulkPublish, StreamRecord
+from syncstore.streams import bulk, delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +23,9 @@ def dataset_id():
         patches=[sync_services.Patch("k", "replace", "v", 0)],
         modified_by="test",
     )
-    cache.delete(streams._queued_key(update.dataset_id))
+    cache.delete(delivery._queued_key(update.dataset_id))
     yield update.dataset_id
-    cache.delete(streams._queued_key(update.dataset_id))
+    cache.delete(delivery._queued_key(update.dataset_id))
 
 
 def waiting_row(dataset_id: int) -> StreamRecord:
@@ -53,7 +54,7 @@ def inline_tasks():
 
 def test_an_update_rides_with_the_delivery_already_queued(dataset_id, inline_tasks):
     row = waiting_row(dataset_id)
-    cache.add(streams._queued_key(dataset_id), 1, 60)  # a task is waiting for this dataset
+    cache.add(delivery._queued_key(dataset_id), 1, 60)  # a task is waiting for this dataset
     streams.delivery_queue(dataset_id)
     assert StreamRecord.objects.filter(pk=row.pk).exists()  # no second task ran
 
@@ -69,7 +70,7 @@ def test_a_bulk_publish_another_worker_runs_is_left_alone(dataset_id):
         .id
     )
     job = BulkPublish.objects.create(pool_id=pool_id)
-    lease = streams._bulk_lease_key(job.pk)
+    lease = bulk._bulk_lease_key(job.pk)
     cache.add(lease, 1, 60)
     try:
         streams.bulk_publish_run(job_id=job.pk)
