@@ -6,6 +6,7 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from syncstore.models import JobRun
@@ -40,3 +41,17 @@ def when(now: str | datetime | None) -> datetime:
     if isinstance(now, str):
         return datetime.fromisoformat(now)
     return now
+
+
+def enqueue_after_commit(task, *args, **kwargs) -> None:
+    """Queue `task` once the current transaction has committed (at once outside one). A
+    broker that cannot be reached costs a log line, never the committed request: every job
+    that matters is also picked up by a periodic sweep."""
+
+    def send() -> None:
+        try:
+            task.delay(*args, **kwargs)
+        except Exception:
+            logger.exception("could not queue %s%r", task.name, args)
+
+    transaction.on_commit(send)

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from aws.errors import AlreadyStreamed, DuplicateRequest, InvalidConfiguration
-from config.celery import enqueue_after_commit
 from identity.models import Identity
 from syncstore import tasks
+from syncstore.jobs import enqueue_after_commit
 from syncstore.models import BulkPublish, Dataset, PoolSyncConfig, Record
 from syncstore.sql import RecordRow
 from syncstore.streams.config import enabled_stream, streaming_stop, streaming_target
