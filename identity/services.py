@@ -27,6 +27,7 @@ from identity import (
     clock,
     credentials,
     crypto,
+    hooks,
     outbound,
     policies,
     providers,
@@ -48,8 +49,6 @@ from identity.models import (
 )
 from identity.providers import VerifiedLogin
 from identity.selectors import PoolView, RoleView
-from syncstore import events
-from syncstore import services as sync_services
 
 COGNITO_PRINCIPAL = "cognito-identity.amazonaws.com"
 AUD_KEY = f"{COGNITO_PRINCIPAL}:aud"
@@ -279,8 +278,8 @@ def pool_retention_set(
 def pool_delete(*, pool: IdentityPool) -> None:
     """Delete a pool, its identities and their data; their credentials stop working."""
     pool_id = pool.id
-    for identity_id in Identity.objects.filter(pool=pool).values_list("id", flat=True).iterator():
-        events.identity_revoked(identity_id=identity_id, reason="deleted")
+    identity_ids = list(Identity.objects.filter(pool=pool).values_list("id", flat=True))
+    hooks.deleted(identity_ids=identity_ids)
     pool.delete()
     _config_changed()
     transaction.on_commit(lambda: credentials.revocation_remember(pool_id=pool_id, not_before=GONE))
@@ -426,7 +425,7 @@ def identity_revoke_credentials(
         lambda: credentials.revocation_remember(identity_id=identity.id, not_before=at.timestamp())
     )
     if reason is not None:
-        events.identity_revoked(identity_id=identity.id, reason=reason)
+        hooks.revoked(identity_id=identity.id, reason=reason)
 
 
 @transaction.atomic
@@ -441,8 +440,7 @@ def identities_delete(*, identities: list[Identity]) -> None:
     """Delete identities with their logins and data; their credentials stop working."""
     ids = [identity.id for identity in identities]
     Identity.objects.filter(id__in=ids).delete()
-    for identity_id in ids:
-        events.identity_revoked(identity_id=identity_id, reason="deleted")
+    hooks.deleted(identity_ids=ids)
 
     def remember() -> None:
         for identity_id in ids:
@@ -478,7 +476,8 @@ def identity_touch(identity: Identity, *, at: datetime | None = None) -> None:
 
 def guests_expire(*, now: datetime, batch: int = 500) -> dict:
     """Delete, with their data, the guests of each pool with a guest retention that have not
-    been used (no credentials or token, no dataset written) for that many days."""
+    been used for that many days: given no credentials or token, and seen in use by none of
+    the hooks (syncstore: no dataset written)."""
     deleted: dict[str, int] = {}
     for pool in IdentityPool.objects.filter(guest_retention_days__isnull=False):
         cutoff = now - timedelta(days=pool.guest_retention_days or 0)
@@ -486,7 +485,7 @@ def guests_expire(*, now: datetime, batch: int = 500) -> dict:
             Identity.objects.filter(pool=pool, state=Identity.State.GUEST)
             .annotate(seen=Coalesce("last_used", "created"))
             .filter(seen__lt=cutoff)
-            .exclude(datasets__modified__gte=cutoff)
+            .exclude(hooks.in_use(since=cutoff))
             .exclude(merged_from__isnull=False)
             .order_by("pk")
         )
@@ -800,8 +799,9 @@ def identity_merge(
     *, merged: Identity, survivor: Identity, trigger: str, logins: list[str]
 ) -> Merge:
     """Merge one identity into another: the survivor gets the merged identity's logins and
-    data (by the pool's merge policy); the merged identity is disabled with `merged_into`
-    and its credentials revoked; both identities' devices are told."""
+    data (by the pool's merge policy, through the hooks' `identity_merging`); the merged
+    identity is disabled with `merged_into` and its credentials revoked; the hooks hear of it
+    after commit (syncstore tells both identities' devices)."""
     if merged.pool_id != survivor.pool_id or merged.id == survivor.id:
         raise InvalidParameter("Only two different identities of one pool can be merged.")
     locked = _locked({merged.id, survivor.id})
@@ -818,7 +818,8 @@ def identity_merge(
             )
     Login.objects.filter(identity=merged).update(identity=survivor)
     Identity.objects.filter(merged_into=merged).update(merged_into=survivor)
-    moved = sync_services.datasets_merge(merged=merged, survivor=survivor, policy=pool.merge_policy)
+    # The data moves in this transaction: a merge that fails leaves both identities whole.
+    summary = hooks.merging(merged=merged, survivor=survivor, policy=pool.merge_policy)
     now = timezone.now()
     Identity.objects.filter(pk=merged.pk).update(
         state=Identity.State.DISABLED, merged_into=survivor, modified=now
@@ -829,11 +830,7 @@ def identity_merge(
         survivor.state = Identity.State.AUTHENTICATED
     survivor.modified = now
     survivor.save(update_fields=["state", "modified"])
-    events.identities_merged(
-        survivor_id=survivor.id,
-        merged_id=merged.id,
-        datasets=[d.dataset for d in moved],
-    )
+    hooks.merged(merged_id=merged.id, survivor_id=survivor.id, summary=summary)
     return Merge.objects.create(
         pool_id=survivor.pool_id,
         merged_identity_id=merged.id,
@@ -842,7 +839,7 @@ def identity_merge(
         trigger=trigger,
         logins=logins,
         policy=pool.merge_policy,
-        summary=[d.as_dict() for d in moved],
+        summary=summary,
     )
 
 
