@@ -431,7 +431,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": _cron("JOBS_RETENTION_CRON", "30 3 * * *"),
     },
     "signing-key-rotation": {
-        "task": "identity.tasks.signing_key_rotation",
+        "task": "syncstore.tasks.signing_key_rotation",
         "schedule": _cron("JOBS_KEY_ROTATION_CRON", "0 4 * * *"),
     },
     "streams-redeliver": {

@@ -9,10 +9,9 @@ from django.core.management import CommandError, call_command
 from identity import selectors as identity_selectors
 from identity import services as identity_services
 from identity.models import Identity, SigningKey
-from identity.tasks import signing_key_rotation
 from syncstore import services
 from syncstore.models import Dataset, JobRun
-from syncstore.tasks import retention_run
+from syncstore.tasks import retention_run, signing_key_rotation
 
 pytestmark = pytest.mark.django_db
 
