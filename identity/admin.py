@@ -13,7 +13,7 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
 from aws.errors import InvalidParameter
-from identity import policies, services
+from identity import policies, services, signing_keys
 from identity.models import (
     AccessKey,
     Identity,
@@ -464,7 +464,7 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate: put a new signing key in service")
     def rotate(self, request, queryset):
-        key = services.signing_key_rotate()
+        key = signing_keys.signing_key_rotate()
         self.message_user(
             request,
             f"Signing key {key.kid} is now in service; older keys stay published until "

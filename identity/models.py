@@ -1,5 +1,6 @@
 """Identity state: pools and their roles, identities and their logins, operator access keys
-and the keys that sign OpenID tokens. Every write goes through `identity.services`."""
+and the keys that sign OpenID tokens. Every write goes through `identity.services` (the
+signing keys: `identity.signing_keys`)."""
 
 from django.conf import settings
 from django.db import models

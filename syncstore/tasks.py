@@ -87,20 +87,20 @@ def retention_run(now: str | None = None) -> dict:
     return job_run("retention", work).report
 
 
-# --- OpenID signing keys --------------------------------------------------------------------
+# --- OpenID signing keys (identity/signing_keys.py) ----------------------------------------
 @shared_task
 def signing_key_rotation(now: str | None = None) -> dict:
     """Rotate the OpenID signing key once it is COGNATE_SIGNING_KEY_MAX_AGE_DAYS old; delete
     retired keys nothing can still need."""
     from django.conf import settings
 
-    from identity import services as identity_services
+    from identity import signing_keys
     from syncstore.jobs import job_run, when
 
     at = when(now)
     return job_run(
         "signing-key-rotation",
-        lambda: identity_services.signing_keys_maintain(
+        lambda: signing_keys.signing_keys_maintain(
             now=at, max_age_days=settings.COGNATE_SIGNING_KEY_MAX_AGE_DAYS
         ),
     ).report
