@@ -25,18 +25,6 @@ from identity.models import (
     SigningKey,
 )
 
-POOL_CONFIG_FIELDS = [
-    "name",
-    "allow_unauthenticated",
-    "allow_classic_flow",
-    "supported_login_providers",
-    "developer_provider_name",
-    "openid_connect_provider_arns",
-    "cognito_identity_providers",
-    "saml_provider_arns",
-    "tags",
-]
-
 
 class DefaultRoleInline(admin.TabularInline):
     model = Role
@@ -76,7 +64,7 @@ class IdentityPoolForm(forms.ModelForm):
     class Meta:
         model = IdentityPool
         fields = [
-            *POOL_CONFIG_FIELDS,
+            *IdentityPool.CONFIG_FIELDS,
             "authenticated_role",
             "unauthenticated_role",
             "role_mappings",
@@ -165,7 +153,7 @@ class IdentityPoolAdmin(admin.ModelAdmin):
         return fields
 
     def save_model(self, request, obj, form, change):
-        config = {field: getattr(obj, field) for field in POOL_CONFIG_FIELDS}
+        config = {field: getattr(obj, field) for field in IdentityPool.CONFIG_FIELDS}
         config["tags"] = form.cleaned_data["tags"]
         if change:
             services.pool_update(pool=obj, **config)

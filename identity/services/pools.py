@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import regex
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from aws.errors import EntityAlreadyExists, InvalidParameter
@@ -89,19 +90,6 @@ def _default_roles_create(pool: IdentityPool) -> None:
 
 
 # --- Pools ------------------------------------------------------------------------------------
-_POOL_FIELDS = {
-    "name",
-    "allow_unauthenticated",
-    "allow_classic_flow",
-    "supported_login_providers",
-    "developer_provider_name",
-    "openid_connect_provider_arns",
-    "cognito_identity_providers",
-    "saml_provider_arns",
-    "tags",
-}
-
-
 def _check_tags(tags: dict[str, str]) -> None:
     policy = tags.get(IdentityPool.MERGE_POLICY_TAG)
     if policy is None:
@@ -121,7 +109,7 @@ def _check_tags(tags: dict[str, str]) -> None:
 @transaction.atomic
 def pool_create(*, name: str, pool_id: str | None = None, **config: Any) -> IdentityPool:
     """Create a pool with its two default roles (guest and authenticated)."""
-    unknown = set(config) - _POOL_FIELDS
+    unknown = set(config) - set(IdentityPool.CONFIG_FIELDS)
     if unknown:
         raise TypeError(f"unknown pool fields {unknown}")
     _check_tags(config.get("tags", {}))
@@ -131,11 +119,23 @@ def pool_create(*, name: str, pool_id: str | None = None, **config: Any) -> Iden
     return pool
 
 
+def _config_defaults() -> dict[str, Any]:
+    """What UpdateIdentityPool leaves a field it omits: the model's default (the name and
+    AllowUnauthenticatedIdentities are always given; DeveloperProviderName stays)."""
+    given = {"name", "allow_unauthenticated", "developer_provider_name"}
+    defaults = {}
+    for name in IdentityPool.CONFIG_FIELDS:
+        field = IdentityPool._meta.get_field(name)
+        if name not in given and isinstance(field, Field):
+            defaults[name] = field.get_default()
+    return defaults
+
+
 @transaction.atomic
 def pool_update(*, pool: IdentityPool, **config: Any) -> IdentityPool:
     """Replace the pool's whole configuration (reference §2.1: omitted fields revert to their
     defaults), except DeveloperProviderName, which cannot change once set."""
-    unknown = set(config) - _POOL_FIELDS
+    unknown = set(config) - set(IdentityPool.CONFIG_FIELDS)
     if unknown:
         raise TypeError(f"unknown pool fields {unknown}")
     _check_tags(config.get("tags", {}))
@@ -146,15 +146,7 @@ def pool_update(*, pool: IdentityPool, **config: Any) -> IdentityPool:
             f"DeveloperProviderName cannot be changed once set; it is "
             f"'{pool.developer_provider_name}' for this pool."
         )
-    defaults: dict[str, Any] = {
-        "allow_classic_flow": None,
-        "supported_login_providers": {},
-        "openid_connect_provider_arns": [],
-        "cognito_identity_providers": [],
-        "saml_provider_arns": [],
-        "tags": {},
-    }
-    for field, value in {**defaults, **config}.items():
+    for field, value in {**_config_defaults(), **config}.items():
         setattr(pool, field, value)
     pool.developer_provider_name = pool.developer_provider_name or developer
     pool.modified = timezone.now()
