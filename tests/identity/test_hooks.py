@@ -27,3 +27,27 @@ def test_a_changed_setting_is_loaded_again(settings):
     assert [type(hook) for hook in hooks.installed()] == [hooks.IdentityHooks]
     settings.COGNATE_IDENTITY_HOOKS = []
     assert hooks.installed() == ()
+
+
+def test_identity_imports_nothing_of_syncstore():
+    """The hooks are the only way identity reaches the data side: no module of identity
+    imports syncstore, at its top or inside a function."""
+    import ast
+    from pathlib import Path
+
+    root = Path(hooks.__file__).parent
+    crossing = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            crossing += [
+                f"{path.relative_to(root.parent)}:{node.lineno} {name}"
+                for name in names
+                if name.split(".")[0] == "syncstore"
+            ]
+    assert crossing == []
