@@ -378,6 +378,12 @@ COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool(
 # The function deciding merges for pools whose merge policy is "custom" (syncstore/merge.py).
 COGNATE_MERGE_RESOLVER = env.str("COGNATE_MERGE_RESOLVER", default="")
 
+# --- What identity tells the data side (identity/hooks.py) ------------------------------------
+# The hooks told, in this order, of merges (inside the merge's transaction: the datasets move
+# with it), revocations and deletions (after commit). syncstore's carry the datasets over and
+# tell the devices; without them a merge would leave the guest's data behind.
+COGNATE_IDENTITY_HOOKS = env.list("COGNATE_IDENTITY_HOOKS", default=["syncstore.hooks.DataHooks"])
+
 # --- The site's own identities (browser bootstrap, site accounts) -----------------------------
 # The pool the site's pages use, and its developer provider name: a Django user is a
 # developer user identifier of this pool.
@@ -425,7 +431,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": _cron("JOBS_RETENTION_CRON", "30 3 * * *"),
     },
     "signing-key-rotation": {
-        "task": "identity.tasks.signing_key_rotation",
+        "task": "syncstore.tasks.signing_key_rotation",
         "schedule": _cron("JOBS_KEY_ROTATION_CRON", "0 4 * * *"),
     },
     "streams-redeliver": {

@@ -1,5 +1,6 @@
 """The operator's screens for identity state. Writes go through `identity.services`; fields
-whose change would break an invariant are read-only."""
+whose change would break an invariant are read-only. syncstore's admin extends the pool and
+identity screens with the data they lead to (dashboard, datasets, the JSON export)."""
 
 import json
 
@@ -7,15 +8,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.html import format_html
 
 from aws.errors import InvalidParameter
-from identity import policies, services
+from identity import policies, services, signing_keys
 from identity.models import (
     AccessKey,
     Identity,
@@ -26,19 +24,6 @@ from identity.models import (
     Role,
     SigningKey,
 )
-from syncstore import operations
-
-POOL_CONFIG_FIELDS = [
-    "name",
-    "allow_unauthenticated",
-    "allow_classic_flow",
-    "supported_login_providers",
-    "developer_provider_name",
-    "openid_connect_provider_arns",
-    "cognito_identity_providers",
-    "saml_provider_arns",
-    "tags",
-]
 
 
 class DefaultRoleInline(admin.TabularInline):
@@ -79,7 +64,7 @@ class IdentityPoolForm(forms.ModelForm):
     class Meta:
         model = IdentityPool
         fields = [
-            *POOL_CONFIG_FIELDS,
+            *IdentityPool.CONFIG_FIELDS,
             "authenticated_role",
             "unauthenticated_role",
             "role_mappings",
@@ -117,9 +102,9 @@ class IdentityPoolForm(forms.ModelForm):
 @admin.register(IdentityPool)
 class IdentityPoolAdmin(admin.ModelAdmin):
     form = IdentityPoolForm
-    list_display = ["name", "id", "allow_unauthenticated", "identity_count", "created", "dashboard"]
+    list_display = ["name", "id", "allow_unauthenticated", "identity_count", "created"]
     search_fields = ["id", "name"]
-    readonly_fields = ["id", "created", "modified", "dashboard"]
+    readonly_fields = ["id", "created", "modified"]
     fieldsets = [
         (
             None,
@@ -130,7 +115,6 @@ class IdentityPoolAdmin(admin.ModelAdmin):
                     "allow_unauthenticated",
                     "allow_classic_flow",
                     "merge_policy",
-                    "dashboard",
                 ]
             },
         ),
@@ -162,13 +146,6 @@ class IdentityPoolAdmin(admin.ModelAdmin):
     def identity_count(self, pool):
         return pool.identity_total
 
-    @admin.display(description="operations")
-    def dashboard(self, pool):
-        if not pool.pk:
-            return "—"
-        url = reverse("admin:syncstore_poolusage_dashboard", args=[quote(pool.pk)])
-        return format_html('<a href="{}">dashboard</a>', url)
-
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
         if obj is not None and obj.developer_provider_name:
@@ -176,7 +153,7 @@ class IdentityPoolAdmin(admin.ModelAdmin):
         return fields
 
     def save_model(self, request, obj, form, change):
-        config = {field: getattr(obj, field) for field in POOL_CONFIG_FIELDS}
+        config = {field: getattr(obj, field) for field in IdentityPool.CONFIG_FIELDS}
         config["tags"] = form.cleaned_data["tags"]
         if change:
             services.pool_update(pool=obj, **config)
@@ -321,24 +298,10 @@ class IdentityAdmin(admin.ModelAdmin):
         "created",
         "modified",
         "last_used",
-        "data",
     ]
     inlines = [LoginInline, MergedIntoThisInline, MergedAwayInline]
 
-    @admin.display(description="data")
-    def data(self, identity):
-        url = reverse("admin:syncstore_dataset_changelist")
-        return format_html(
-            '<a href="{}?identity__id__exact={}&state=live">datasets of this identity</a> · '
-            '<a href="{}?identity__id__exact={}&state=live&merged=yes">datasets kept by '
-            "merges</a>",
-            url,
-            identity.id,
-            url,
-            identity.id,
-        )
-
-    actions = ["revoke_credentials", "disable", "export_json"]
+    actions = ["revoke_credentials", "disable"]
     change_form_template = "admin/identity/identity/change_form.html"
 
     def has_add_permission(self, request):
@@ -357,11 +320,6 @@ class IdentityAdmin(admin.ModelAdmin):
             return self.admin_site.admin_view(function)
 
         return [
-            path(
-                "<path:object_id>/change/export/",
-                view(self.export_view),
-                name="identity_identity_export",
-            ),
             path(
                 "<path:object_id>/change/revoke/",
                 view(self.revoke_view),
@@ -388,20 +346,6 @@ class IdentityAdmin(admin.ModelAdmin):
             self.log_change(request, identity, "Disabled it (and revoked its credentials).")
         self.message_user(request, f"Disabled {len(identities)} identities.")
 
-    def _export(self, request, identities) -> HttpResponse:
-        exports = [operations.identity_export(identity) for identity in identities]
-        for identity in identities:
-            self.log_change(request, identity, "Exported its data as JSON.")
-        body = json.dumps(
-            exports[0] if len(exports) == 1 else exports, indent=2, cls=DjangoJSONEncoder
-        )
-        name = identities[0].id if len(identities) == 1 else f"{len(identities)}-identities"
-        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-        response = HttpResponse(body, content_type="application/json")
-        filename = f"cognate-{name.replace(':', '_')}-{stamp}.json"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
-
     @admin.action(description="Revoke credentials and tokens issued so far", permissions=["change"])
     def revoke_credentials(self, request, queryset):
         self._revoke(request, list(queryset))
@@ -410,21 +354,11 @@ class IdentityAdmin(admin.ModelAdmin):
     def disable(self, request, queryset):
         self._disable(request, list(queryset))
 
-    @admin.action(description="Export their data as JSON", permissions=["view"])
-    def export_json(self, request, queryset):
-        return self._export(request, list(queryset.order_by("id")))
-
     def _identity_or_404(self, request, object_id):
         identity = self.get_object(request, unquote(object_id))
         if identity is None:
             raise Http404(f"No identity {unquote(object_id)!r}.")
         return identity
-
-    def export_view(self, request, object_id):
-        identity = self._identity_or_404(request, object_id)
-        if not self.has_view_permission(request, identity):
-            raise PermissionDenied
-        return self._export(request, [identity])
 
     def _button_view(self, request, object_id, act):
         if request.method != "POST":
@@ -518,7 +452,7 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate: put a new signing key in service")
     def rotate(self, request, queryset):
-        key = services.signing_key_rotate()
+        key = signing_keys.signing_key_rotate()
         self.message_user(
             request,
             f"Signing key {key.kid} is now in service; older keys stay published until "

@@ -6,4 +6,4 @@ class IdentityConfig(AppConfig):
     verbose_name = "Identity"
 
     def ready(self) -> None:
-        from identity import accounts, checks, signals  # noqa: F401  (checks, receivers)
+        from identity import accounts, checks, hooks, signals  # noqa: F401  (checks, receivers)

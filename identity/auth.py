@@ -2,47 +2,14 @@
 a SigV4 signature (reference §1.7-1.8). Wire code asks `authenticate()` for the caller and
 the caller for what it may do."""
 
-from dataclasses import dataclass
-
 from django.conf import settings
 
 from aws.errors import AuthFailure, AwsError
 from aws.sigv4 import ArrivedRequest, SignatureRefused, parse_authorization, verify
 from identity import selectors, services, tokens
+from identity.callers import Caller
 from identity.credentials import Session, SessionRefused, is_revoked, session_open
 from identity.models import AccessKey
-
-
-@dataclass
-class Caller:
-    """An authenticated caller: exactly one of `key` (operator) and `session` (identity)."""
-
-    key: AccessKey | None = None
-    session: Session | None = None
-
-    @property
-    def arn(self) -> str:
-        if self.key is not None:
-            return f"arn:aws:iam::{settings.COGNATE_ACCOUNT_ID}:user/{self.key.user.get_username()}"
-        assert self.session is not None
-        return self.session.arn
-
-    def operator(self, permission: str, action: str) -> AccessKey:
-        """The operator key, if the caller is an operator holding `permission`."""
-        if self.key is None:
-            raise AuthFailure(
-                "forbidden",
-                f"User: {self.arn} is not authorized to perform: {action}. This operation "
-                "needs an operator access key (python manage.py create_access_key USERNAME).",
-            )
-        if not self.key.user.has_perm(permission):
-            raise AuthFailure(
-                "forbidden",
-                f"User: {self.arn} is not authorized to perform: {action}. Give the user the "
-                f"Django permission '{permission}' (or make it a superuser).",
-            )
-        return self.key
-
 
 _SESSION_KINDS = {"invalid": "unknown_key", "revoked": "unknown_key", "expired": "expired_token"}
 

@@ -5,8 +5,9 @@ from urllib.parse import urlsplit
 import regex
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
-from identity import outbound
+from identity import hooks, outbound
 
 _REGION = regex.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -131,3 +132,23 @@ def _social_endpoints() -> list[tuple[str, str]]:
         for app in apps
         if (url := app.get("settings", {}).get("server_url"))
     ]
+
+
+@register()
+def identity_hooks(app_configs, **kwargs):
+    """Every hook named in COGNATE_IDENTITY_HOOKS can be imported and keeps the contract (else
+    the first merge, revocation or deletion would fail)."""
+    problems: list[CheckMessage] = []
+    for path in getattr(settings, hooks.SETTING):
+        try:
+            hooks.load(path)
+        except ImproperlyConfigured as error:
+            problems.append(
+                Error(
+                    str(error),
+                    hint=f"{hooks.SETTING} lists dotted paths of identity.hooks.IdentityHooks "
+                    "subclasses, such as syncstore.hooks.DataHooks.",
+                    id="cognate.E007",
+                )
+            )
+    return problems

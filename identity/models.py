@@ -1,5 +1,6 @@
 """Identity state: pools and their roles, identities and their logins, operator access keys
-and the keys that sign OpenID tokens. Every write goes through `identity.services`."""
+and the keys that sign OpenID tokens. Every write goes through `identity.services` (the
+signing keys: `identity.signing_keys`)."""
 
 from django.conf import settings
 from django.db import models
@@ -13,6 +14,20 @@ class IdentityPool(models.Model):
     # set with this tag (also editable in the admin).
     MERGE_POLICY_TAG = "cognate:merge-policy"
     MERGE_POLICIES = ("merge", "newest", "cognito", "custom")
+    # The pool's configuration as CreateIdentityPool and UpdateIdentityPool set it (roles,
+    # role mappings and retention are set apart): the services, the admin and the cached
+    # view of a pool (selectors.PoolView) all take this list.
+    CONFIG_FIELDS = (
+        "name",
+        "allow_unauthenticated",
+        "allow_classic_flow",
+        "supported_login_providers",
+        "developer_provider_name",
+        "openid_connect_provider_arns",
+        "cognito_identity_providers",
+        "saml_provider_arns",
+        "tags",
+    )
 
     id = models.CharField(primary_key=True, max_length=55)
     name = models.CharField(max_length=128)

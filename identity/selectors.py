@@ -60,6 +60,8 @@ class RoleView:
 
 @dataclass(frozen=True)
 class PoolView:
+    """A pool's configuration (its IdentityPool.CONFIG_FIELDS, then its roles)."""
+
     id: str
     name: str
     allow_unauthenticated: bool
@@ -68,8 +70,9 @@ class PoolView:
     developer_provider_name: str
     openid_connect_provider_arns: list
     cognito_identity_providers: list
-    role_mappings: dict
+    saml_provider_arns: list
     tags: dict
+    role_mappings: dict
     authenticated_role: RoleView | None
     unauthenticated_role: RoleView | None
 
@@ -153,15 +156,8 @@ def pool_view(pool_id: str) -> PoolView:
         raise pool_not_found(pool_id)
     view = PoolView(
         id=pool.id,
-        name=pool.name,
-        allow_unauthenticated=pool.allow_unauthenticated,
-        allow_classic_flow=pool.allow_classic_flow,
-        supported_login_providers=pool.supported_login_providers,
-        developer_provider_name=pool.developer_provider_name,
-        openid_connect_provider_arns=pool.openid_connect_provider_arns,
-        cognito_identity_providers=pool.cognito_identity_providers,
+        **{field: getattr(pool, field) for field in IdentityPool.CONFIG_FIELDS},
         role_mappings=pool.role_mappings,
-        tags=pool.tags,
         authenticated_role=_role_view(pool.authenticated_role),
         unauthenticated_role=_role_view(pool.unauthenticated_role),
     )

@@ -1,19 +1,23 @@
 """The operator's screens for sync state: datasets with their records, usage per pool with
-each pool's dashboard, devices. Records are read-only here; deleting a dataset goes through
-the service."""
+each pool's dashboard, devices; and identity's pool and identity screens with the data they
+lead to. Records are read-only here; deleting a dataset goes through the service."""
 
+import json
 from datetime import date
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, Max, Q, Sum
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from identity.models import IdentityPool
+from identity import admin as identity_admin
+from identity.models import Identity, IdentityPool
 from syncstore import operations, services
 from syncstore.models import (
     BulkPublish,
@@ -449,3 +453,79 @@ class BulkPublishAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- Identity's screens, with the data they lead to -----------------------------------------------
+# identity's admin knows nothing of datasets: the pool and identity screens are registered
+# again here with the pool's dashboard, the identity's datasets and the JSON export added.
+def _first_fieldset_with(fieldsets, field: str) -> list:
+    (name, options), *rest = fieldsets
+    return [(name, {**options, "fields": [*options["fields"], field]}), *rest]
+
+
+class IdentityPoolWithDataAdmin(identity_admin.IdentityPoolAdmin):
+    list_display = [*identity_admin.IdentityPoolAdmin.list_display, "dashboard"]
+    readonly_fields = [*identity_admin.IdentityPoolAdmin.readonly_fields, "dashboard"]
+    fieldsets = _first_fieldset_with(identity_admin.IdentityPoolAdmin.fieldsets, "dashboard")
+
+    @admin.display(description="operations")
+    def dashboard(self, pool):
+        return dashboard_link(pool.pk) if pool.pk else "—"
+
+
+class IdentityWithDataAdmin(identity_admin.IdentityAdmin):
+    readonly_fields = [*identity_admin.IdentityAdmin.readonly_fields, "data"]
+    actions = [*identity_admin.IdentityAdmin.actions, "export_json"]
+    change_form_template = "admin/syncstore/identity_change_form.html"
+
+    @admin.display(description="data")
+    def data(self, identity):
+        url = reverse("admin:syncstore_dataset_changelist")
+        return format_html(
+            '<a href="{}?identity__id__exact={}&state=live">datasets of this identity</a> · '
+            '<a href="{}?identity__id__exact={}&state=live&merged=yes">datasets kept by '
+            "merges</a>",
+            url,
+            identity.id,
+            url,
+            identity.id,
+        )
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_view)
+        return [
+            path("<path:object_id>/change/export/", export, name="identity_identity_export"),
+            *super().get_urls(),
+        ]
+
+    def _export(self, request, identities) -> HttpResponse:
+        exports = [operations.identity_export(identity) for identity in identities]
+        for identity in identities:
+            self.log_change(request, identity, "Exported its data as JSON.")
+        body = json.dumps(
+            exports[0] if len(exports) == 1 else exports, indent=2, cls=DjangoJSONEncoder
+        )
+        name = identities[0].id if len(identities) == 1 else f"{len(identities)}-identities"
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response = HttpResponse(body, content_type="application/json")
+        filename = f"cognate-{name.replace(':', '_')}-{stamp}.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    @admin.action(description="Export their data as JSON", permissions=["view"])
+    def export_json(self, request, queryset):
+        return self._export(request, list(queryset.order_by("id")))
+
+    def export_view(self, request, object_id):
+        identity = self._identity_or_404(request, object_id)
+        if not self.has_view_permission(request, identity):
+            raise PermissionDenied
+        return self._export(request, [identity])
+
+
+for model, model_admin in (
+    (IdentityPool, IdentityPoolWithDataAdmin),
+    (Identity, IdentityWithDataAdmin),
+):
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)

@@ -12,7 +12,7 @@ from django.db.models import Count, Max, Sum
 from aws.errors import AuthFailure, InvalidParameter, ResourceNotFound
 from identity import policies
 from identity import selectors as identity_selectors
-from identity.auth import Caller
+from identity.callers import Caller
 from identity.credentials import Session
 from identity.models import AccessKey, Identity, IdentityPool
 from syncstore import sql

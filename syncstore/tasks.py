@@ -1,6 +1,6 @@
-"""Celery tasks on sync data. Each takes ids (never objects), calls services and is safe to
-run twice; the periodic ones are scheduled in settings.CELERY_BEAT_SCHEDULE and leave a
-JobRun report (syncstore/jobs.py)."""
+"""Celery tasks on sync data, and the periodic jobs of identity (every job leaves its JobRun
+report here, syncstore/jobs.py). Each takes ids (never objects), calls services and is safe
+to run twice; the periodic ones are scheduled in settings.CELERY_BEAT_SCHEDULE."""
 
 from celery import shared_task
 
@@ -85,3 +85,22 @@ def retention_run(now: str | None = None) -> dict:
         }
 
     return job_run("retention", work).report
+
+
+# --- OpenID signing keys (identity/signing_keys.py) ----------------------------------------
+@shared_task
+def signing_key_rotation(now: str | None = None) -> dict:
+    """Rotate the OpenID signing key once it is COGNATE_SIGNING_KEY_MAX_AGE_DAYS old; delete
+    retired keys nothing can still need."""
+    from django.conf import settings
+
+    from identity import signing_keys
+    from syncstore.jobs import job_run, when
+
+    at = when(now)
+    return job_run(
+        "signing-key-rotation",
+        lambda: signing_keys.signing_keys_maintain(
+            now=at, max_age_days=settings.COGNATE_SIGNING_KEY_MAX_AGE_DAYS
+        ),
+    ).report

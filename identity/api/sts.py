@@ -17,7 +17,7 @@ from aws.errors import (
     PackedPolicyTooLarge,
     ValidationFailed,
 )
-from identity import credentials, policies, selectors, services, tokens
+from identity import credentials, policies, roles, selectors, services, tokens
 from identity.auth import Caller, authenticate
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -55,7 +55,7 @@ def assume_role_with_web_identity(caller: Caller | None, params: dict) -> dict:
             "deleted). Get a new token."
         )
     role = selectors.role_view(params["RoleArn"])
-    if role is None or not services.role_trusts(
+    if role is None or not roles.role_trusts(
         role, pool_id=pool_id, identity_id=identity_id, amr=amr
     ):
         raise AccessDenied("Not authorized to perform sts:AssumeRoleWithWebIdentity")

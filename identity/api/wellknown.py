@@ -4,7 +4,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import JsonResponse
 
-from identity import tokens
+from identity import signing_keys, tokens
 
 
 def openid_configuration(request):
@@ -15,7 +15,7 @@ def openid_configuration(request):
             "jwks_uri": f"{issuer}/.well-known/jwks_uri",
             "response_types_supported": ["id_token"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [tokens.ALGORITHM],
+            "id_token_signing_alg_values_supported": [signing_keys.ALGORITHM],
             "claims_supported": ["iss", "aud", "sub", "amr", "exp", "iat"],
         },
         headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "max-age=300"},

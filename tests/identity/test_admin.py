@@ -5,7 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from identity import selectors, services
+from identity import selectors, services, signing_keys
 from identity.models import AccessKey, Identity, IdentityPool, Role, SigningKey
 
 pytestmark = pytest.mark.django_db
@@ -135,7 +135,7 @@ def test_access_keys_are_only_for_staff(admin_client, django_user_model):
 
 
 def test_rotate_action_puts_a_new_key_in_service(admin_client):
-    first = services.signing_key_current()
+    first = signing_keys.signing_key_current()
     admin_client.post(
         reverse("admin:identity_signingkey_changelist"),
         {"action": "rotate", "_selected_action": [first.pk]},

@@ -324,9 +324,9 @@ def test_rules_role_mapping_picks_the_role_of_the_first_matching_rule(
     live.manage(
         "shell",
         "-c",
-        "from identity import services; services.role_create(name='Editors', "
-        f"trust_policy=services.default_trust_policy(pool_id={pool_id!r}, amr='authenticated'), "
-        "policy=services.default_access_policy())",
+        "from identity import roles, services; services.role_create(name='Editors', "
+        f"trust_policy=roles.default_trust_policy(pool_id={pool_id!r}, amr='authenticated'), "
+        "policy=roles.default_access_policy())",
     )
     editors = "arn:aws:iam::000000000000:role/Editors"
     # People of example.org get the Editors role; anyone else matches no rule, and the pool

@@ -76,10 +76,10 @@ def test_jwks_keys_are_public_only(live, anon, guest_pool):
 def test_a_key_made_in_a_transaction_that_rolls_back_signs_no_later_token():
     from django.db import transaction
 
-    from identity import selectors, services, tokens
+    from identity import selectors, services, signing_keys, tokens
     from identity.models import SigningKey
 
-    tokens.forget_cached_keys()  # as in a process that has not signed anything yet
+    signing_keys.forget_cached_keys()  # as in a process that has not signed anything yet
     pool = services.pool_create(name="Keys", allow_unauthenticated=True)
     guest = services.identity_create_guest(pool=selectors.pool_view(pool.id))
 

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from aws.shapes import MAX_JSON_DEPTH, service_model
 from config.asgi import application
 from identity import selectors, services, tokens
-from syncstore import events
 from syncstore import services as sync_services
 from tests.support.shapes import strategy
 
@@ -308,15 +307,18 @@ async def test_deleted_datasets_and_merges_are_announced():
         "syncCount": 1,
     }
 
-    @sync_to_async
-    def merge_announced():
-        with transaction.atomic():
-            events.identities_merged(survivor_id=survivor.id, merged_id=identity.id, datasets=["d"])
+    await request(socket, {"type": "push", "id": 2, "dataset": "d", "patches": [patch("k", "w")]})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "changed"
 
-    await merge_announced()
+    # The merge service itself announces the merge, once its transaction commits.
+    await sync_to_async(services.identity_merge)(
+        merged=identity, survivor=survivor, trigger="test", logins=[]
+    )
     merged = {"type": "merged", "from": identity.id, "into": survivor.id, "datasets": ["d"]}
     assert await socket.receive_json_from(timeout=5) == merged
     assert await closed_with(socket) == 4403
+    carried = await kept.receive_json_from(timeout=5)  # the survivor's "d" got the guest's key
+    assert carried["type"] == "changed" and carried["dataset"] == "d"
     assert await kept.receive_json_from(timeout=5) == merged
     assert await request(kept, {"type": "ping", "id": 1}) == {"type": "pong", "id": 1}
     await kept.disconnect()

@@ -8,11 +8,11 @@ from django.core.management import CommandError, call_command
 
 from identity import selectors as identity_selectors
 from identity import services as identity_services
+from identity import signing_keys
 from identity.models import Identity, SigningKey
-from identity.tasks import signing_key_rotation
 from syncstore import services
 from syncstore.models import Dataset, JobRun
-from syncstore.tasks import retention_run
+from syncstore.tasks import retention_run, signing_key_rotation
 
 pytestmark = pytest.mark.django_db
 
@@ -148,14 +148,14 @@ def test_old_job_reports_are_pruned(settings):
 
 def test_the_signing_key_rotates_once_it_is_old(settings):
     settings.COGNATE_SIGNING_KEY_MAX_AGE_DAYS = 90
-    first = identity_services.signing_key_current()
+    first = signing_keys.signing_key_current()
     SigningKey.objects.filter(pk=first.pk).update(created=days_ago(30))
     assert signing_key_rotation(now=NOW.isoformat())["rotated"] is None
 
     SigningKey.objects.filter(pk=first.pk).update(created=days_ago(91))
     report = signing_key_rotation(now=NOW.isoformat())
     assert report["rotated"]["retired"] == first.kid
-    current = identity_services.signing_key_current()
+    current = signing_keys.signing_key_current()
     assert current.kid == report["rotated"]["new"] != first.kid
     # The retired key stays published while tokens it signed may live...
     SigningKey.objects.filter(pk=first.pk).update(retired=NOW - timedelta(hours=2))
@@ -168,7 +168,7 @@ def test_the_signing_key_rotates_once_it_is_old(settings):
 
 def test_rotation_can_be_turned_off(settings):
     settings.COGNATE_SIGNING_KEY_MAX_AGE_DAYS = 0
-    first = identity_services.signing_key_current()
+    first = signing_keys.signing_key_current()
     SigningKey.objects.filter(pk=first.pk).update(created=days_ago(1000))
     assert signing_key_rotation(now=NOW.isoformat())["rotated"] is None
 

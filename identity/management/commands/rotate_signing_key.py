@@ -2,12 +2,12 @@
 
 from django.core.management.base import BaseCommand
 
-from identity import services
+from identity import signing_keys
 
 
 class Command(BaseCommand):
     help = "Rotate the OpenID token signing key; old keys stay published until tokens expire."
 
     def handle(self, *args, **options):
-        key = services.signing_key_rotate()
+        key = signing_keys.signing_key_rotate()
         self.stdout.write(f"Signing key {key.kid} is now in service.")

@@ -5,12 +5,11 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from identity import tasks as identity_tasks
 from syncstore import tasks
 
 JOBS = {
     "retention": tasks.retention_run,
-    "signing-key-rotation": identity_tasks.signing_key_rotation,
+    "signing-key-rotation": tasks.signing_key_rotation,
     "streams-redeliver": tasks.streams_redeliver,
     "usage-flush": tasks.usage_flush,
 }

@@ -4,8 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from identity.management.commands._person import add_person_arguments, person_identities
 from syncstore import operations
+from syncstore.management.commands._person import add_person_arguments, person_identities
 
 
 class Command(BaseCommand):

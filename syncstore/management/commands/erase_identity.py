@@ -6,8 +6,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from identity import services
-from identity.management.commands._person import add_person_arguments, person_identities
 from syncstore import operations
+from syncstore.management.commands._person import add_person_arguments, person_identities
 
 
 class Command(BaseCommand):

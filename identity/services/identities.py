@@ -1,0 +1,78 @@
+"""Identities' own lifecycle: a new guest, the check that a guest may act unauthenticated,
+revoking, disabling and deleting (the rest of the site hears through identity/hooks.py), and
+noting when an identity was last used (guest retention counts from it)."""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from aws.errors import NotAuthorized
+from identity import credentials, hooks
+from identity.credentials import GONE
+from identity.models import Identity
+from identity.selectors import PoolView
+from identity.services.base import moment, new_identity_id
+
+TOUCH_EVERY = timedelta(hours=1)
+
+
+def identity_create_guest(*, pool: PoolView) -> Identity:
+    """A new guest identity (GetId without Logins: a new one on every call)."""
+    if not pool.allow_unauthenticated:
+        raise NotAuthorized("Unauthenticated access is not supported for this identity pool.")
+    return Identity.objects.create(id=new_identity_id(), pool_id=pool.id)
+
+
+def identity_check_guest_access(identity: Identity, pool: PoolView) -> None:
+    """Refuse unauthenticated use of anything but a live guest of a pool that allows them."""
+    if identity.state != Identity.State.GUEST:
+        raise NotAuthorized(f"Access to Identity '{identity.id}' is forbidden.")
+    if not pool.allow_unauthenticated:
+        raise NotAuthorized("Unauthenticated access is not supported for this identity pool.")
+
+
+@transaction.atomic
+def identity_revoke_credentials(
+    *, identity: Identity, now: float | None = None, reason: str | None = "revoked"
+) -> None:
+    """Refuse every credential and token issued to the identity until now; its open sockets
+    are closed."""
+    at = moment(now)
+    Identity.objects.filter(pk=identity.pk).update(credentials_not_before=at, modified=at)
+    identity.credentials_not_before = at
+    transaction.on_commit(
+        lambda: credentials.revocation_remember(identity_id=identity.id, not_before=at.timestamp())
+    )
+    if reason is not None:
+        hooks.revoked(identity_id=identity.id, reason=reason)
+
+
+@transaction.atomic
+def identity_disable(*, identity: Identity, now: float | None = None) -> None:
+    Identity.objects.filter(pk=identity.pk).update(state=Identity.State.DISABLED)
+    identity.state = Identity.State.DISABLED
+    identity_revoke_credentials(identity=identity, now=now, reason="disabled")
+
+
+@transaction.atomic
+def identities_delete(*, identities: list[Identity]) -> None:
+    """Delete identities with their logins and data; their credentials stop working."""
+    ids = [identity.id for identity in identities]
+    Identity.objects.filter(id__in=ids).delete()
+    hooks.deleted(identity_ids=ids)
+
+    def remember() -> None:
+        for identity_id in ids:
+            credentials.revocation_remember(identity_id=identity_id, not_before=GONE)
+
+    transaction.on_commit(remember)
+
+
+def identity_touch(identity: Identity, *, at: datetime | None = None) -> None:
+    """Remember that the identity is in use (one write an hour at most): guest retention
+    counts from it."""
+    at = at or timezone.now()
+    if identity.last_used is None or at - identity.last_used >= TOUCH_EVERY:
+        Identity.objects.filter(pk=identity.pk).update(last_used=at)
+        identity.last_used = at
