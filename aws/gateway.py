@@ -3,18 +3,20 @@
 It stands beside Django's own HTTP handler rather than behind it: these requests are
 authenticated by signature or token, not by session, so none of Django's browser middleware
 applies, and skipping it saves a dozen thread hops per call. Each request costs one hop into
-the thread that does the database work. The gateway reads the body (config/asgi.py puts
-config.limits.BodyLimit in front, so it is within COGNATE_MAX_BODY_BYTES), answers CORS
-preflights, lets `admit` refuse a request before that hop (the guest limits), hands the
-request as it arrived to the protocol's `respond`, and writes the answer with a request id.
-`too_large` gives the answer to a body over the limit, for the server to send before
-reading it.
+the threads that do the database work (COGNATE_AWS_THREADS per process). The gateway reads
+the body (config/asgi.py puts config.limits.BodyLimit in front, so it is within
+COGNATE_MAX_BODY_BYTES), answers CORS preflights, lets `admit` refuse a request before that
+hop (the guest limits), hands the request as it arrived to the protocol's `respond`, and
+writes the answer with a request id. `too_large` gives the answer to a body over the limit,
+for the server to send before reading it.
 """
 
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
+from functools import cache
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -30,7 +32,7 @@ logger = logging.getLogger(__name__)
 # respond(arrived, request_id, oversize=...) -> ApiResponse
 Respond = Callable[..., ApiResponse]
 # admit(arrived, ASGI scope, proceed) -> ApiResponse: on the event loop, it answers itself
-# (a refusal) or awaits proceed(), which hands the request to the database thread.
+# (a refusal) or awaits proceed(), which hands the request to the database threads.
 Admit = Callable[
     [ArrivedRequest, dict, Callable[[], Awaitable[ApiResponse]]], Awaitable[ApiResponse]
 ]
@@ -44,7 +46,15 @@ def _respond_in_thread(respond: Respond, arrived, request_id) -> ApiResponse:
         close_old_connections()
 
 
-_in_thread = sync_to_async(_respond_in_thread, thread_sensitive=True)
+@cache
+def _in_thread() -> Callable[..., Awaitable[ApiResponse]]:
+    """The hop into the threads that do the work: COGNATE_AWS_THREADS of them, each with its
+    own database connection; with one, the process's one thread for sync code (Django's)."""
+    threads = settings.COGNATE_AWS_THREADS
+    if threads <= 1:
+        return sync_to_async(_respond_in_thread, thread_sensitive=True)
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="aws")
+    return sync_to_async(_respond_in_thread, thread_sensitive=False, executor=pool)
 
 
 def _not_found(arrived: ArrivedRequest, request_id: str, *, oversize: bool = False) -> ApiResponse:
@@ -89,7 +99,7 @@ class AwsGateway:
         route = self._route(scope["path"])
 
         def proceed() -> Awaitable[ApiResponse]:
-            return _in_thread(route, arrived, request_id)
+            return _in_thread()(route, arrived, request_id)
 
         try:
             if self.admit is not None:

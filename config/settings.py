@@ -124,10 +124,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     else:
         test_file = VAR_DIR / "test-cognate.sqlite3"
     DATABASES["default"]["TEST"] = {"NAME": str(test_file)}
-# Connections are kept open between requests: each server process does its database work in
-# one thread, so it holds one connection. They are not pinged before each request (that
-# would cost a round trip per call); a connection the database dropped fails one request,
-# answered with a retryable 500, and is then replaced.
+# Threads per server process for the AWS API's work (COGNATE_AWS_THREADS): a request waiting
+# on the database or Redis does not hold up the others. One on SQLite, whose writers queue on
+# one lock anyway (and share the thread with Django's own views, as before).
+COGNATE_AWS_THREADS = env.int(
+    "COGNATE_AWS_THREADS",
+    default=1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 8,
+)
+# Connections are kept open between requests: each of those threads holds one (a process
+# holds up to COGNATE_AWS_THREADS, plus one for the site's pages). They are not pinged before
+# each request (that would cost a round trip per call); a connection the database dropped
+# fails one request, answered with a retryable 500, and is then replaced.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

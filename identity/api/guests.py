@@ -1,7 +1,7 @@
-"""Guest floods, held off before the database thread: the `admit` hook config.routing gives
+"""Guest floods, held off before the database threads: the `admit` hook config.routing gives
 the AWS gateway (docs/operations.md, "Guest limits").
 
-The limits are checked on the event loop, before the hop into the one thread that does the
+The limits are checked on the event loop, before the hop into the threads that do the
 database work: a spent limit from this process's memory, else the cache in a thread of its
 own. A refused call never waits behind other callers' queries, nor they behind it. One
 thread, because the file cache of the embedded defaults counts by read-then-write: calls
@@ -26,7 +26,7 @@ _guest_quota_take = sync_to_async(
     thread_sensitive=False,
     executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="guest-limits"),
 )
-# Guests one client address may have in the database thread's queue at a time (per
+# Guests one client address may have in the database threads' queue at a time (per
 # process): those it is allowed still wait their turn here, so a burst from one address
 # cannot make every other caller queue behind it.
 GUESTS_AT_ONCE_PER_ADDRESS = 2

@@ -93,6 +93,7 @@ def server(tmp_path_factory, moto):
         COGNATE_OUTBOUND_ALLOW_PRIVATE_ADDRESSES="true",  # the webhook listens on 127.0.0.1
         SYNC_TRIGGER_TIMEOUT="1.5",
         SYNC_TRIGGER_WEBHOOK_SECRET=SECRET,
+        COGNATE_AWS_THREADS="4",  # on SQLite too: one call waits while others are served
         COGNATE_LAMBDA_ENDPOINT_URL=moto,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
@@ -215,6 +216,49 @@ def test_a_webhook_that_times_out_writes_nothing(ops_sync, pool, device, webhook
     assert "did not answer within 1.5 seconds" in error_of(caught).message
     webhook.answer = lambda event: (200, event, 0)
     assert values(device) == ({}, 0)
+
+
+def test_a_call_waiting_on_its_trigger_does_not_hold_up_other_calls(
+    server, ops_sync, pool, device, webhook
+):
+    """The server does the AWS API's work in COGNATE_AWS_THREADS threads: while one
+    UpdateRecords waits for its webhook, another identity's ListRecords is answered. With one
+    thread it would be answered only after the update gave up on the webhook."""
+    set_trigger(ops_sync, pool, webhook.url)
+    release = threading.Event()
+    webhook.answer = lambda event: (release.wait(10), (200, event, 0))[1]
+    other = new_device(server, client(server, "cognito-identity"), pool)
+    token = device.list()["SyncSessionToken"]
+    answered = threading.Event()
+    outcome: list = []
+
+    def write():
+        try:
+            outcome.append(
+                device.update(
+                    [{"Op": "replace", "Key": "k", "Value": "v", "SyncCount": 0}], token=token
+                )
+            )
+        except ClientError as error:
+            outcome.append(error)
+        finally:
+            answered.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(100):  # the update is at the webhook, waiting
+            if webhook.events:
+                break
+            time.sleep(0.05)
+        assert webhook.events, "the update never reached its trigger"
+        assert other.list()["Records"] == []
+        assert not answered.is_set(), "the other call waited for the update"
+    finally:
+        release.set()
+        writer.join(15)
+    webhook.answer = lambda event: (200, event, 0)
+    assert answered.is_set() and len(outcome) == 1
 
 
 @pytest.mark.parametrize("how", ["stall", "drip"])
