@@ -321,20 +321,27 @@ def _fetch_once(
     except requests.RequestException as error:
         raise Unreachable(f"{url} could not be reached ({_cause(error)})") from None
     with response:
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > max_bytes:
-            raise TooLarge(f"{url} answered with more than {max_bytes} bytes")
-        try:
-            content = _read(response.raw, deadline, max_bytes)
-        except TimeoutError:
-            raise timed_out() from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            if isinstance(error, urllib3.exceptions.ReadTimeoutError):
-                raise timed_out() from None
-            raise Unreachable(f"{url} broke off its answer ({_cause(error)})") from None
-        if len(content) > max_bytes:
-            raise TooLarge(f"{url} answered with more than {max_bytes} bytes")
+        content = _body(response, url, deadline, timeout=timeout, max_bytes=max_bytes)
         return Answer(response.status_code, response.headers, content, url)
+
+
+def _body(
+    response: requests.Response, url: str, deadline: float, *, timeout: float, max_bytes: int
+) -> bytes:
+    """The answer's body by `deadline` and within `max_bytes`, or TooLarge, TimedOut (naming
+    `timeout`) or Unreachable."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > max_bytes:
+        raise TooLarge(f"{url} answered with more than {max_bytes} bytes")
+    try:
+        content = _read(response.raw, deadline, max_bytes)
+    except (TimeoutError, urllib3.exceptions.ReadTimeoutError):
+        raise TimedOut(f"{url} did not answer within {timeout:g} seconds") from None
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise Unreachable(f"{url} broke off its answer ({_cause(error)})") from None
+    if len(content) > max_bytes:
+        raise TooLarge(f"{url} answered with more than {max_bytes} bytes")
+    return content
 
 
 def _read(raw: urllib3.HTTPResponse, deadline: float, max_bytes: int) -> bytes:
@@ -391,6 +398,13 @@ class AnswerTooLarge(requests.RequestException):
     """An answer over the session's bound, raised by `session()`."""
 
 
+_AS_REQUESTS_ERROR: dict[type, type[requests.RequestException]] = {
+    TooLarge: AnswerTooLarge,
+    TimedOut: requests.Timeout,
+    Unreachable: requests.ConnectionError,
+}
+
+
 class GuardedSession(requests.Session):
     """A requests session for code that makes its own requests calls (django-allauth's
     social sign-in): its connections are checked as `fetch` checks them, every call has a
@@ -434,24 +448,14 @@ class GuardedSession(requests.Session):
     def _read_bounded(self, response: requests.Response, **kwargs) -> requests.Response:
         """Read the body now (requests runs response hooks before it reads one), within the
         bounds; requests then finds it read."""
-        url = response.url
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
-            response.close()
-            raise AnswerTooLarge(f"{url} answered with more than {self.max_bytes} bytes")
+        deadline = time.monotonic() + self.timeout
         try:
-            content = _read(response.raw, time.monotonic() + self.timeout, self.max_bytes)
-        except (TimeoutError, urllib3.exceptions.ReadTimeoutError):
+            content = _body(
+                response, response.url, deadline, timeout=self.timeout, max_bytes=self.max_bytes
+            )
+        except OutboundError as error:
             response.close()
-            why = f"{url} did not answer within {self.timeout:g} seconds"
-            raise requests.Timeout(why) from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            response.close()
-            why = f"{url} broke off its answer ({_cause(error)})"
-            raise requests.ConnectionError(why) from None
-        if len(content) > self.max_bytes:
-            response.close()
-            raise AnswerTooLarge(f"{url} answered with more than {self.max_bytes} bytes")
+            raise _AS_REQUESTS_ERROR[type(error)](error.message) from None
         response._content = content
         response._content_consumed = True
         return response
