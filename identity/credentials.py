@@ -9,6 +9,7 @@ database, which fills the cache when it has forgotten).
 import json
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
@@ -119,12 +120,21 @@ class SessionRefused(Exception):
         self.message = message
 
 
+@lru_cache(maxsize=4096)
+def _unsealed(session_token: str) -> dict:
+    """A token's payload: decrypted once per process for the calls that present it again (a
+    device signs every call with the same token for its lifetime). Only genuine tokens are
+    kept (a refusal raises, and lru_cache keeps no exceptions); expiry and revocation are
+    checked on every call. Callers must not change the dict."""
+    return json.loads(crypto.open_sealed(_PURPOSE, session_token))
+
+
 def session_open(access_key_id: str, session_token: str, *, now: float | None = None) -> Session:
     """The session a token describes, if the token is genuine, belongs to `access_key_id`,
     has not expired and has not been revoked; else `SessionRefused`."""
     now = clock.now() if now is None else now
     try:
-        payload = json.loads(crypto.open_sealed(_PURPOSE, session_token))
+        payload = _unsealed(session_token)
     except (crypto.InvalidToken, ValueError):
         raise SessionRefused(
             "invalid", "The security token included in the request is invalid."
