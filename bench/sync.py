@@ -354,23 +354,8 @@ def main():
         f"{os.environ.get('DATABASE_URL', 'sqlite (embedded default)').split('@')[-1]}; "
         f"{args.workers} server processes"
     )
-    if args.endpoint:
-        if not args.pool:
-            parser.error("--pool is needed with --endpoint")
-        asyncio.run(
-            run(
-                args.endpoint,
-                args.pool,
-                args.devices,
-                args.identities,
-                args.seconds,
-                args.interval,
-                baseline,
-                args.writes_only,
-            )
-        )
-        return
-    with cognate_server(workers=args.workers) as (endpoint, pool_id):
+
+    def measure(endpoint, pool_id):
         asyncio.run(
             run(
                 endpoint,
@@ -383,6 +368,14 @@ def main():
                 args.writes_only,
             )
         )
+
+    if args.endpoint:
+        if not args.pool:
+            parser.error("--pool is needed with --endpoint")
+        measure(args.endpoint, args.pool)
+        return
+    with cognate_server(workers=args.workers) as (endpoint, pool_id):
+        measure(endpoint, pool_id)
 
 
 if __name__ == "__main__":
