@@ -93,6 +93,7 @@ class _ConfigCache:
         self.pools: dict[str, PoolView] = {}
         self.roles: dict[str, RoleView] = {}
         self.key_pools: dict[int, frozenset[str] | None] = {}
+        self.keys: dict[str, AccessKey] = {}
 
     def current(self) -> None:
         now = time.monotonic()
@@ -109,6 +110,7 @@ class _ConfigCache:
                 self.pools.clear()
                 self.roles.clear()
                 self.key_pools.clear()
+                self.keys.clear()
 
     def forget(self) -> None:
         with self.lock:
@@ -117,6 +119,7 @@ class _ConfigCache:
             self.pools.clear()
             self.roles.clear()
             self.key_pools.clear()
+            self.keys.clear()
 
 
 _config = _ConfigCache()
@@ -271,11 +274,22 @@ def identity_revoked_before(identity_id: str) -> float:
 
 
 def access_key_get(access_key_id: str) -> AccessKey | None:
-    return (
+    """An active operator key with its user, kept in memory with the pool configuration:
+    a change to a key, to its user or to the user's permissions is a configuration change
+    (identity.signals), seen by every process within a second."""
+    _config.current()
+    key = _config.keys.get(access_key_id)
+    if key is not None:
+        return key
+    key = (
         AccessKey.objects.filter(access_key_id=access_key_id, is_active=True)
         .select_related("user")
         .first()
     )
+    if key is not None:  # unknown ids are not remembered: anyone can send those
+        with _config.lock:
+            _config.keys[access_key_id] = key
+    return key
 
 
 def signing_key_by_kid(kid: str) -> SigningKey | None:

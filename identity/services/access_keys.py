@@ -46,3 +46,4 @@ def access_key_touch(*, key: AccessKey) -> None:
     at = timezone.now()
     if key.last_used is None or (at - key.last_used).total_seconds() > 60:
         AccessKey.objects.filter(pk=key.pk).update(last_used=at)
+        key.last_used = at  # the same object serves the key's next calls (selectors)

@@ -124,8 +124,11 @@ def _sign_in_once(
     elif current is not None:
         survivor = current  # a guest with new logins keeps its id
     else:
-        survivor = Identity.objects.create(
-            id=new_identity_id(), pool_id=pool.id, state=Identity.State.AUTHENTICATED
+        survivor = Identity.objects.create(  # in use from now (identity_touch writes nothing)
+            id=new_identity_id(),
+            pool_id=pool.id,
+            state=Identity.State.AUTHENTICATED,
+            last_used=timezone.now(),
         )
     names = [login.provider for login in logins]
     merged = [o for o in [*others, *([current] if current else [])] if o.id != survivor.id]

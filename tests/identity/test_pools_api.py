@@ -355,3 +355,36 @@ def test_changing_a_keys_pools_takes_effect_within_a_second(live, ops):
     pools("remove")
     with pytest.raises(scoped.exceptions.ResourceNotFoundException):
         scoped.describe_identity_pool(IdentityPoolId=other["IdentityPoolId"])
+
+
+def test_changing_an_operators_user_takes_effect_within_a_second(live):
+    """Keys and their users' permissions are kept in each process's memory: a permission
+    granted or taken away, or staff status lost, is seen at the next call after a second,
+    and a sign-in to the site (which saves the user) keeps the key working."""
+    keys = make_operator(live, "changing", superuser=False)
+    operator = client(live, "cognito-identity", keys)
+    with pytest.raises(operator.exceptions.NotAuthorizedException):
+        operator.list_identity_pools(MaxResults=5)
+
+    def change(code: str) -> None:
+        live.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import Permission, User; "
+            "user = User.objects.get(username='changing'); "
+            "view = Permission.objects.get(codename='view_identitypool'); " + code,
+        )
+        time.sleep(1.2)
+
+    change("user.user_permissions.add(view)")
+    assert "IdentityPools" in operator.list_identity_pools(MaxResults=5)
+    signed_in = "from django.contrib.auth.models import update_last_login; "
+    change(signed_in + "update_last_login(None, user)")
+    assert "IdentityPools" in operator.list_identity_pools(MaxResults=5)
+    change("user.user_permissions.remove(view)")
+    with pytest.raises(operator.exceptions.NotAuthorizedException):
+        operator.list_identity_pools(MaxResults=5)
+    change("user.user_permissions.add(view); user.is_staff = False; user.save()")
+    with pytest.raises(ClientError) as excinfo:
+        operator.list_identity_pools(MaxResults=5)
+    assert error_of(excinfo)[0] == "UnrecognizedClientException"
