@@ -6,10 +6,12 @@ rolled back). With Redis, every server process holding a socket of the identity 
 Events are hints: each carries the dataset's sync count, so a device that missed one pulls.
 """
 
+import asyncio
 import json
 import logging
+import os
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -23,16 +25,66 @@ def identity_group(identity_id: str) -> str:
 
 
 def send_now(identity_id: str, message: dict) -> None:
-    """Send at once, committed or not: only for callers already past their commit."""
+    """Send at once, committed or not: only for callers already past their commit.
+
+    In a server's request thread the event is handed to the server's event loop, which
+    sends it after the request's thread has moved on (one sender per loop, so a process's
+    events leave in the order they were handed over); elsewhere (jobs, commands) it is sent
+    before this returns."""
     layer = get_channel_layer()
     if layer is None:
         return
     group = identity_group(identity_id)
+    # The group rides along: each process's hub hands the event to that group's sockets.
+    event = {**message, "group": group}
+    loop = _server_loop()
+    if loop is not None:
+        loop.call_soon_threadsafe(_enqueue, loop, (layer, group, event))
+        return
     try:
-        # The group rides along: each process's hub hands the event to that group's sockets.
-        async_to_sync(layer.group_send)(group, {**message, "group": group})
+        async_to_sync(layer.group_send)(group, event)
     except Exception:  # a change is committed even if its event cannot be delivered
         logger.exception("could not send %s to %s", message.get("type"), identity_id)
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop this thread was called from by sync_to_async, if any."""
+    local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
+    if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return loop if loop.is_running() and not loop.is_closed() else None
+
+
+_queues: dict[asyncio.AbstractEventLoop, asyncio.Queue] = {}
+
+
+def _enqueue(loop: asyncio.AbstractEventLoop, item: tuple) -> None:
+    _queue_for(loop).put_nowait(item)  # on the loop itself (call_soon_threadsafe)
+
+
+def _queue_for(loop: asyncio.AbstractEventLoop) -> asyncio.Queue:
+    """The loop's queue of events to send, and its one sender (made on first use)."""
+    queue = _queues.get(loop)
+    if queue is None:
+        queue = _queues[loop] = asyncio.Queue()
+        for closed in [other for other in _queues if other.is_closed()]:
+            del _queues[closed]
+        sender = loop.create_task(_sender(queue))
+        _senders.add(sender)
+    return queue
+
+
+_senders: set[asyncio.Task] = set()  # referenced, so that no sender is collected while it runs
+
+
+async def _sender(queue: asyncio.Queue) -> None:
+    while True:
+        layer, group, event = await queue.get()
+        try:
+            await layer.group_send(group, event)
+        except Exception:  # a change is committed even if its event cannot be delivered
+            logger.exception("could not send %s to %s", event.get("type"), group)
 
 
 def _on_commit(identity_id: str, message: dict) -> None:

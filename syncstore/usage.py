@@ -1,11 +1,14 @@
 """Usage figures for the operator's dashboard: syncs per pool per day, and open sockets.
 
-Syncs are counted in the cache as they happen (one round trip per update) and moved into
-DailyUsage rows by the `usage_flush` job every few minutes; the dashboard adds the counts not
-yet moved. Open sockets are counted per process and published to the cache, where the
+Syncs are counted in each process's memory as they happen, added to a counter in the cache
+by a timer a second later (one round trip per second and process, not one per update), and
+moved into DailyUsage rows by the `usage_flush` job every few minutes; the dashboard adds the
+counts not yet moved. Open sockets are counted per process and published to the cache, where the
 dashboard sums the live processes' figures (docs/operations.md says how exact that is)."""
 
+import atexit
 import logging
+import os
 import threading
 import time
 import uuid
@@ -61,14 +64,51 @@ def _counter_add(key: str, delta: int) -> int:
         return value
 
 
+# Counts not yet added to the cache, per (pool, day): the timer adds them PUSH_AFTER seconds
+# after the first one, the flush job and the dashboard of this process at once, and the
+# process as it exits. A process killed outright loses at most its last second of counts.
+PUSH_AFTER = 1.0
+_pending: Counter[tuple[str, date]] = Counter()
+_pending_lock = threading.Lock()
+_push_timer: list[threading.Timer] = []
+
+
 def sync_counted(*, pool_id: str) -> None:
     """Count one successful update of the pool today (UTC). Called after commit."""
-    try:
-        _counter_add(_syncs_key(pool_id, _today()), 1)
-    except Exception:
-        # The update is committed and its devices told; a cache outage must not turn it
-        # into an error. The day's figure is short by one.
-        logger.exception("could not count a sync of pool %s", pool_id)
+    with _pending_lock:
+        _pending[(pool_id, _today())] += 1
+        if not _push_timer:
+            timer = threading.Timer(PUSH_AFTER, pending_push)
+            timer.daemon = True
+            _push_timer.append(timer)
+            timer.start()
+
+
+def pending_push() -> None:
+    """Add this process's pending counts to the cache's counters."""
+    with _pending_lock:
+        taken = dict(_pending)
+        _pending.clear()
+        _push_timer.clear()
+    for (pool_id, day), syncs in taken.items():
+        try:
+            _counter_add(_syncs_key(pool_id, day), syncs)
+        except Exception:
+            # The updates are committed and their devices told; a cache outage must not
+            # turn them into errors. They are counted again at the next push.
+            logger.exception("could not count %d syncs of pool %s", syncs, pool_id)
+            with _pending_lock:
+                _pending[(pool_id, day)] += syncs
+
+
+def _forget_pending_in_child() -> None:
+    # A forked child has no timer thread and must not count its parent's syncs again.
+    _pending.clear()
+    _push_timer.clear()
+
+
+atexit.register(pending_push)
+os.register_at_fork(after_in_child=_forget_pending_in_child)
 
 
 def _unflushed(pairs: list[tuple[str, date]]) -> dict[tuple[str, date], int]:
@@ -86,6 +126,7 @@ def usage_flush() -> dict:
     """Move the cache's sync counters into DailyUsage. Safe to run twice or at once in two
     workers: each count read is taken off its counter (atomically on Redis) in the
     transaction that adds it to the row, so the row plus the counter always hold the total."""
+    pending_push()
     today = _today()
     days = [today - timedelta(days=back) for back in range(COUNTER_DAYS)]
     pool_ids = list(IdentityPool.objects.values_list("id", flat=True))
@@ -102,7 +143,8 @@ def usage_flush() -> dict:
 
 def syncs_per_day(pool_id: str, *, days: int = 30) -> list[tuple[date, int]]:
     """The pool's syncs for each of the last `days` days (UTC), oldest first: the flushed
-    rows plus the counts still in the cache."""
+    rows plus the counts still in the cache (this process's pushed there first)."""
+    pending_push()
     today = _today()
     wanted = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
     rows = dict(

@@ -4,9 +4,11 @@ REDIS_URL, on Redis."""
 
 import os
 import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.core.cache import caches
 from django.utils import timezone
 
 from syncstore import tasks, usage
@@ -112,3 +114,16 @@ def test_no_count_is_lost_when_flushes_run_while_syncs_are_counted(cache_backend
     assert usage.syncs_per_day(guest.pool_id)[-1] == (today(), 800)
     usage.usage_flush()
     assert DailyUsage.objects.get(pool_id=guest.pool_id).syncs == 800
+
+
+def test_counts_reach_the_cache_a_second_later_without_a_round_trip_each(cache_backend, guest):
+    """Other processes (the dashboard, the flush job) read the cache: this process's counts
+    get there within PUSH_AFTER, in one addition."""
+    key = usage._syncs_key(guest.pool_id, today())
+    for _ in range(3):
+        usage.sync_counted(pool_id=guest.pool_id)
+    assert caches["default"].get(key) is None  # not one round trip per update
+    deadline = time.monotonic() + usage.PUSH_AFTER + 5
+    while caches["default"].get(key) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert int(caches["default"].get(key)) == 3
