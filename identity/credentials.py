@@ -3,7 +3,8 @@
 They are self-contained: the session token seals the secret, the identity, the pool, the
 role, the session policy and the expiry, so a signed request is verified without reading
 the database. Revocation is a per-identity "not before" time, kept in the cache (and in the
-database, which fills the cache when it has forgotten).
+database, which fills the cache when it has forgotten), and pushed to every process on Redis
+(identity.revocations), so that a check usually costs no round trip.
 """
 
 import json
@@ -14,7 +15,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.cache import cache
 
-from identity import clock, crypto
+from identity import clock, crypto, revocations
 from identity.selectors import identity_revoked_before
 
 _PURPOSE = "cognate.session-token"
@@ -186,17 +187,28 @@ def _pool_key(pool_id: str) -> str:
 def revocation_remember(
     *, identity_id: str | None = None, pool_id: str | None = None, not_before: float
 ) -> None:
-    if identity_id is not None:
-        cache.set(_identity_key(identity_id), not_before, _REVOCATION_TTL)
-    if pool_id is not None:
-        cache.set(_pool_key(pool_id), not_before, _REVOCATION_TTL)
+    keys = [_identity_key(identity_id)] if identity_id is not None else []
+    keys += [_pool_key(pool_id)] if pool_id is not None else []
+    for key in keys:
+        cache.set(key, not_before, _REVOCATION_TTL)
+        revocations.publish(key, not_before)
 
 
 def is_revoked(identity_id: str, pool_id: str, issued_at: float) -> bool:
+    """Whether credentials or a token issued at `issued_at` are revoked: from this
+    process's memory while it hears every revocation (identity.revocations), else from the
+    cache, filled from the database when it has forgotten."""
     identity_key, pool_key = _identity_key(identity_id), _pool_key(pool_id)
+    revocations.feed.start()
+    kept = revocations.feed.kept([identity_key, pool_key])
+    if kept is not None:
+        return issued_at < max(kept)
+    epoch = revocations.feed.epoch
     found = cache.get_many([identity_key, pool_key])
     not_before = found.get(identity_key)
     if not_before is None:
         not_before = identity_revoked_before(identity_id)
         cache.set(identity_key, not_before, _REVOCATION_TTL)
-    return issued_at < max(not_before, found.get(pool_key, 0.0))
+    pool_not_before = found.get(pool_key, 0.0)
+    revocations.feed.keep(epoch, {identity_key: not_before, pool_key: pool_not_before})
+    return issued_at < max(not_before, pool_not_before)
