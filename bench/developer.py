@@ -2,7 +2,8 @@
 concurrent app backends each call GetOpenIdTokenForDeveloperIdentity (SigV4-signed with an
 operator's access key, as boto3 does) in a loop for a fixed time. Prints calls per second and
 p50/p99 latency for new users (each call makes an identity) and for returning users (each
-call finds one), for this server and for moto's server, and the ratios.
+call finds one), for this server and for moto's server, and the ratios; and the CPU time each
+part of the machine spent per call (bench/cpu.py).
 
     python bench/developer.py --seconds 20 --workers 2
 
@@ -29,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.cpu import CpuTimes
 from tests.support.servers import PYTHON, cognate, free_port, stop, wait_for
 
 TARGET = "AWSCognitoIdentityService.GetOpenIdTokenForDeveloperIdentity"
@@ -72,19 +74,21 @@ async def run(target, users, concurrency, seconds):
     latencies, errors = [], []
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(
-        *(backend(target, users, deadline, latencies, errors) for _ in range(concurrency))
-    )
-    return latencies, errors, time.perf_counter() - started
+    with CpuTimes() as cpu:
+        await asyncio.gather(
+            *(backend(target, users, deadline, latencies, errors) for _ in range(concurrency))
+        )
+    return latencies, errors, time.perf_counter() - started, cpu
 
 
-def report(name, latencies, errors, elapsed):
+def report(name, latencies, errors, elapsed, cpu):
     rate = len(latencies) / elapsed
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
     print(
         f"{name:18} calls/s {rate:8.1f}   p50 {cuts[49] * 1000:7.1f} ms   "
         f"p99 {cuts[98] * 1000:7.1f} ms   calls {len(latencies)}   errors {len(errors)}"
     )
+    print(f"{'':18} CPU per call: {cpu.per(len(latencies))}")
     if errors:
         print(f"                   first error: {errors[0][:300]}")
     return rate

@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.cpu import CpuTimes
 from tests.support.servers import cognate_server, moto_server
 
 TARGET = "AWSCognitoIdentityService."
@@ -67,20 +68,22 @@ async def run(endpoint, pool_id, concurrency, seconds):
     latencies, errors = [], []
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(
-        *(browser(endpoint, pool_id, deadline, latencies, errors) for _ in range(concurrency))
-    )
+    with CpuTimes() as cpu:
+        await asyncio.gather(
+            *(browser(endpoint, pool_id, deadline, latencies, errors) for _ in range(concurrency))
+        )
     elapsed = time.perf_counter() - started
-    return latencies, errors, elapsed
+    return latencies, errors, elapsed, cpu
 
 
-def report(name, latencies, errors, elapsed):
+def report(name, latencies, errors, elapsed, cpu):
     rate = len(latencies) / elapsed
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
     print(
         f"{name:8} pairs/s {rate:8.1f}   p50 {cuts[49] * 1000:7.1f} ms   "
         f"p99 {cuts[98] * 1000:7.1f} ms   pairs {len(latencies)}   errors {len(errors)}"
     )
+    print(f"         CPU per pair: {cpu.per(len(latencies))}")
     if errors:
         print(f"         first error: {errors[0][:300]}")
     return rate

@@ -4,7 +4,8 @@ SigV4 like the SDKs. Prints records written per second and p50/p99 per call, the
 of a full ListRecords of a 1,024-record dataset. On PostgreSQL it first measures the
 database alone doing the same transaction shape from as many threads as there are devices
 (lock the dataset row, read the 10 keys, upsert them, bump the count, commit), in tables of its
-own, and prints Cognate's updates/s as a share of that rate.
+own, and prints Cognate's updates/s as a share of that rate. With --writes-only it also prints
+the CPU time each part of the machine spent per update (bench/cpu.py).
 
     python bench/sync.py                                   # starts a server itself
     python bench/sync.py --devices 16 --identities 1       # 16 devices of one identity
@@ -32,6 +33,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.cpu import CpuTimes
 from tests.support.servers import cognate_server
 
 REGION = "us-east-1"
@@ -270,12 +272,13 @@ async def run(
             )
         )
         started = time.perf_counter()
-        await asyncio.gather(
-            *(
-                device_loop(d, n, started + seconds, stats, interval, writes_only)
-                for n, d in enumerate(devices)
+        with CpuTimes() as cpu:
+            await asyncio.gather(
+                *(
+                    device_loop(d, n, started + seconds, stats, interval, writes_only)
+                    for n, d in enumerate(devices)
+                )
             )
-        )
         elapsed = time.perf_counter() - started
         update_p50, update_p99 = cuts(stats["update"])
         list_p50, list_p99 = cuts(stats["list"])
@@ -295,6 +298,8 @@ async def run(
                 f"   updates/s {updates:8.1f} against PostgreSQL alone {baseline:8.1f} tx/s: "
                 f"{updates / baseline:.2f} of the database's own rate"
             )
+        if writes_only:
+            print(f"   CPU per update: {cpu.per(stats['written'] / PATCH_SIZE)}")
         if stats["errors"]:
             print(f"   first error: {stats['errors'][0][:300]}")
 
