@@ -256,9 +256,9 @@ def _records_write(
         )
         for patch in patches
     ]
-    sql.records_write(dataset.id, written)
-    sql.dataset_write(
+    sql.update_write(
         dataset.id,
+        written,
         sync_count=new_count,
         modified=now,
         modified_by=modified_by,
