@@ -1,11 +1,13 @@
 """Fixed-window counters in the shared cache: how many times something happened for a key
-in the current window; and the client address such limits are counted by."""
+in the current window (on Redis one round trip per count); and the client address such
+limits are counted by."""
 
 import ipaddress
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 # Windows this process has seen spent: (scope, key, limit, window) -> when the window ends.
 # A fixed window's count only grows until it ends, so a spent window stays spent and later
@@ -21,16 +23,39 @@ def hit(scope: str, key: str, *, limit: int, window: int) -> tuple[bool, int]:
         return False, left
     now = time.time()
     bucket = int(now // window)
-    name = f"rate:{scope}:{key}:{bucket}"
-    cache.add(name, 0, window + 5)
-    try:
-        count = cache.incr(name)
-    except ValueError:  # the entry expired between add and incr
-        cache.set(name, 1, window + 5)
-        count = 1
+    count = _counted(f"rate:{scope}:{key}:{bucket}", timeout=window + 5)
     if count > limit:
         _remember(scope, key, limit, window, ends=(bucket + 1) * window)
     return count <= limit, int(window - now % window) + 1
+
+
+def counter_add(backend: RedisCache, key: str, delta: int, timeout: float) -> int:
+    """Add to an integer kept in Redis under `key` (made at 0 if missing), keep it
+    `timeout` seconds from now, and return the new value: one round trip (INCRBY and EXPIRE
+    in a pipeline), atomic across processes."""
+    name = backend.make_and_validate_key(key)
+    # The shared client of config.cache (RedisCache._cache is not in the type stubs).
+    client = backend._cache.get_client(name, write=True)  # type: ignore[attr-defined]
+    with client.pipeline() as pipe:
+        pipe.incrby(name, delta)
+        pipe.expire(name, int(timeout))
+        value, _ = pipe.execute()
+    return int(value)
+
+
+def _counted(name: str, *, timeout: int) -> int:
+    """One more in the window's counter: on Redis one round trip; elsewhere an add and an
+    increment (the file cache's are not atomic across threads: guest_limits counts in one
+    thread per process)."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return counter_add(backend, name, 1, timeout)
+    cache.add(name, 0, timeout)
+    try:
+        return cache.incr(name)
+    except ValueError:  # the entry expired between add and incr
+        cache.set(name, 1, timeout)
+        return 1
 
 
 def spent(scope: str, key: str, *, limit: int, window: int) -> int | None:

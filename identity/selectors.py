@@ -223,10 +223,11 @@ def pools_page(key: AccessKey, *, after: str | None, limit: int) -> list[Identit
 
 
 def identity_get(identity_id: str) -> Identity:
-    """An identity (its id, pool id, state and revocation time only)."""
+    """An identity (its id, pool id, state, revocation time and last use only: what signing
+    in and issuing credentials read; another field costs a query of its own)."""
     identity = (
         Identity.objects.filter(id=identity_id)
-        .only("id", "pool_id", "state", "merged_into_id", "credentials_not_before")
+        .only("id", "pool_id", "state", "merged_into_id", "credentials_not_before", "last_used")
         .first()
     )
     if identity is None:

@@ -113,7 +113,14 @@ def update_write(
         f"UPDATE {DATASET} SET sync_count = %s, modified = %s, last_modified_by = %s, "
         "data_storage = %s, record_count = %s WHERE id = %s"
     )
-    dataset_params = [sync_count, modified, modified_by, data_storage, record_count, dataset_id]
+    dataset_params: list = [
+        sync_count,
+        modified,
+        modified_by,
+        data_storage,
+        record_count,
+        dataset_id,
+    ]
     if _postgresql():
         # One array per column rather than seven parameters per row, bound on the server:
         # psycopg's client-side quoting of thousand-element arrays costs more than the insert.

@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from identity.models import IdentityPool
+from identity.ratelimit import counter_add
 from syncstore.models import DailyUsage
 
 logger = logging.getLogger(__name__)
@@ -50,14 +51,7 @@ def _counter_add(key: str, delta: int) -> int:
     have no atomic increment, so there it is a read and a write under this process's lock."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        name = backend.make_and_validate_key(key)
-        # The shared client of config.cache (RedisCache._cache is not in the type stubs).
-        client = backend._cache.get_client(name, write=True)  # type: ignore[attr-defined]
-        with client.pipeline() as pipe:
-            pipe.incrby(name, delta)
-            pipe.expire(name, COUNTER_TIMEOUT)
-            value, _ = pipe.execute()
-        return int(value)
+        return counter_add(backend, key, delta, COUNTER_TIMEOUT)
     with _counter_lock:
         value = int(backend.get(key) or 0) + delta
         backend.set(key, value, COUNTER_TIMEOUT)
