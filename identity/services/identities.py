@@ -21,7 +21,8 @@ def identity_create_guest(*, pool: PoolView) -> Identity:
     """A new guest identity (GetId without Logins: a new one on every call)."""
     if not pool.allow_unauthenticated:
         raise NotAuthorized("Unauthenticated access is not supported for this identity pool.")
-    return Identity.objects.create(id=new_identity_id(), pool_id=pool.id)
+    # In use from now: its first credentials, moments later, need no write (identity_touch).
+    return Identity.objects.create(id=new_identity_id(), pool_id=pool.id, last_used=timezone.now())
 
 
 def identity_check_guest_access(identity: Identity, pool: PoolView) -> None:
