@@ -32,11 +32,11 @@ def hit(scope: str, key: str, *, limit: int, window: int) -> tuple[bool, int]:
 def counter_add(backend: RedisCache, key: str, delta: int, timeout: float) -> int:
     """Add to an integer kept in Redis under `key` (made at 0 if missing), keep it
     `timeout` seconds from now, and return the new value: one round trip (INCRBY and EXPIRE
-    in a pipeline), atomic across processes."""
+    in a pipeline); the count is atomic across processes."""
     name = backend.make_and_validate_key(key)
     # The shared client of config.cache (RedisCache._cache is not in the type stubs).
     client = backend._cache.get_client(name, write=True)  # type: ignore[attr-defined]
-    with client.pipeline() as pipe:
+    with client.pipeline(transaction=False) as pipe:  # no MULTI/EXEC: INCRBY is atomic
         pipe.incrby(name, delta)
         pipe.expire(name, int(timeout))
         value, _ = pipe.execute()
