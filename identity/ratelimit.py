@@ -58,6 +58,55 @@ def _counted(name: str, *, timeout: int) -> int:
         return 1
 
 
+# Counts one event in each window in turn and stops at the first that is over its limit (it
+# is counted there, as `hit` counts it): KEYS the windows' counters, ARGV limit and expiry of
+# each. Returns the 1-based position of the window over its limit, or 0.
+_HITS = """
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  redis.call('EXPIRE', key, tonumber(ARGV[2 * i]))
+  if count > tonumber(ARGV[2 * i - 1]) then return i end
+end
+return 0
+"""
+_hits_scripts: dict[int, object] = {}
+
+
+def hit_each(windows: list[tuple[str, str, int, int]]) -> tuple[int | None, int]:
+    """`hit` for each (scope, key, limit, window) in order until one refuses: (the position
+    of the refusing window or None, seconds until it ends). On Redis all of them in one
+    round trip; a window this process already saw spent refuses before any is counted."""
+    backend = caches["default"]
+    for position, (scope, key, limit, window) in enumerate(windows):
+        left = spent(scope, key, limit=limit, window=window)
+        if left is not None:
+            refused, retry = hit_each(windows[:position]) if position else (None, 0)
+            return (refused, retry) if refused is not None else (position, left)
+    if not isinstance(backend, RedisCache):
+        for position, (scope, key, limit, window) in enumerate(windows):
+            allowed, retry = hit(scope, key, limit=limit, window=window)
+            if not allowed:
+                return position, retry
+        return None, 0
+    now = time.time()
+    names, arguments = [], []
+    for scope, key, limit, window in windows:
+        names.append(backend.make_and_validate_key(f"rate:{scope}:{key}:{int(now // window)}"))
+        arguments += [limit, window + 5]
+    # The shared client of config.cache (RedisCache._cache is not in the type stubs).
+    client = backend._cache.get_client(names[0], write=True)  # type: ignore[attr-defined]
+    script = _hits_scripts.get(id(client))
+    if script is None:
+        script = _hits_scripts[id(client)] = client.register_script(_HITS)
+    over = int(script(keys=names, args=arguments))  # type: ignore[operator]
+    if not over:
+        return None, 0
+    scope, key, limit, window = windows[over - 1]
+    ends = (int(now // window) + 1) * window
+    _remember(scope, key, limit, window, ends=ends)
+    return over - 1, int(window - now % window) + 1
+
+
 def spent(scope: str, key: str, *, limit: int, window: int) -> int | None:
     """Seconds until the window ends if this process already saw it spent, else None. Only
     memory is read: it may be called on the event loop."""

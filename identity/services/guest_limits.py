@@ -57,10 +57,11 @@ def guest_quota_take(*, pool_id: str | None, address: str) -> None:
     """Count one new guest against its client address's and its pool's limits, or refuse it
     with TooManyRequests (429) when one is spent. Only the cache is touched, so wire code may
     call this outside the database thread."""
-    for scope, key, limit, window, where in _guest_limits(pool_id, address):
-        allowed, retry = ratelimit.hit(scope, key, limit=limit, window=window)
-        if not allowed:
-            raise _too_many_guests(where, limit, window, retry)
+    limits = _guest_limits(pool_id, address)
+    refused, retry = ratelimit.hit_each([limit[:4] for limit in limits])
+    if refused is not None:
+        _, _, limit, window, where = limits[refused]
+        raise _too_many_guests(where, limit, window, retry)
 
 
 def guest_quota_refusal(*, pool_id: str | None, address: str) -> TooManyRequests | None:

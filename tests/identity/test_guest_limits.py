@@ -9,6 +9,9 @@ straddles two of them. Each test counts from source addresses of its own on 127/
 
 import http.client
 import json
+import os
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -310,3 +313,34 @@ def test_wrong_guest_limits_are_caught_at_start_up(settings):
         "cognate.E005",
         "cognate.E006",
     ]
+
+
+@pytest.mark.redis
+def test_windows_are_counted_in_order_and_a_refusal_takes_nothing_from_the_next(settings):
+    """On Redis all of a guest's windows are counted in one script: in order, stopping at
+    the first over its limit, so an address over its limit spends none of its pool's."""
+    from django.core.cache import caches
+
+    from identity import ratelimit
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "config.cache.SharedRedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": f"cognate-hits-test-{uuid.uuid4().hex}",
+        }
+    }
+    address, pool = f"addr-{uuid.uuid4().hex}", f"pool-{uuid.uuid4().hex}"
+    windows = [("t-address", address, 2, 3600), ("t-pool", pool, 100, 3600)]
+    assert ratelimit.hit_each(windows) == (None, 0)
+    assert ratelimit.hit_each(windows) == (None, 0)
+    refused, retry = ratelimit.hit_each(windows)
+    assert refused == 0 and 0 < retry <= 3601
+    assert ratelimit.hit_each(windows)[0] == 0  # seen spent: refused from memory
+
+    def count(scope, key, window):
+        bucket = int(time.time() // window)
+        return caches["default"].get(f"rate:{scope}:{key}:{bucket}")
+
+    assert count("t-address", address, 3600) == 3  # the refused one counted once, in Redis
+    assert count("t-pool", pool, 3600) == 2  # nothing from the refused calls
