@@ -222,14 +222,19 @@ def pools_page(key: AccessKey, *, after: str | None, limit: int) -> list[Identit
     return list(pools[:limit])
 
 
+# The model's own table name; the id is a bound parameter.
+_IDENTITY_GET = (
+    "SELECT id, pool_id, state, merged_into_id, credentials_not_before, last_used "  # noqa: S608
+    f"FROM {Identity._meta.db_table} WHERE id = %s"
+)
+
+
 def identity_get(identity_id: str) -> Identity:
     """An identity (its id, pool id, state, revocation time and last use only: what signing
-    in and issuing credentials read; another field costs a query of its own)."""
-    identity = (
-        Identity.objects.filter(id=identity_id)
-        .only("id", "pool_id", "state", "merged_into_id", "credentials_not_before", "last_used")
-        .first()
-    )
+    in and issuing credentials read; another field costs a query of its own). Every
+    GetCredentialsForIdentity reads one: the statement is written out, which costs half of
+    what building it with the ORM does (the fields are loaded as the ORM loads them)."""
+    identity = next(iter(Identity.objects.raw(_IDENTITY_GET, [identity_id])), None)
     if identity is None:
         raise ResourceNotFound(f"Identity '{identity_id}' not found.")
     return identity
