@@ -82,6 +82,18 @@ class _Issuer:
             )
         return [key.key for key in found]
 
+    def keys_refetched(self, kid: str | None, name: str) -> list:
+        """The keys fetched again, after a signature failed with those in hand (an issuer
+        that replaced a key under the same kid); none within the cooldown of the last fetch."""
+        with self.lock:
+            if time.monotonic() - self.keys_tried < settings.COGNATE_PROVIDER_KEYS_REFETCH_AFTER:
+                return []
+            try:
+                self._fetch_keys(name)
+            except (LoginRejected, ProviderUnavailable):
+                return []  # this token fails; the keys in hand stay
+            return [key.key for key in self._signing(kid)]
+
     def _discover(self, name: str) -> None:
         where = f"{self.url}/.well-known/openid-configuration"
         status, config = get_json(name, where)
@@ -164,9 +176,16 @@ def verify_id_token(token: str, *, issuers: list[str], client_ids: list[str], na
         )
     if unverified.get("iss") not in issuers:
         raise LoginRejected("Invalid login token. Issuer doesn't match providerName")
-    candidates = _issuer(issuers[0]).keys_for(header.get("kid"), name)
+    source = _issuer(issuers[0])
+    candidates = source.keys_for(header.get("kid"), name)
     try:
-        claims = _decode_with_any(token, candidates)
+        try:
+            claims = _decode_with_any(token, candidates)
+        except jwt.InvalidSignatureError:
+            fresh = source.keys_refetched(header.get("kid"), name)
+            if not fresh:
+                raise
+            claims = _decode_with_any(token, fresh)
     except jwt.ExpiredSignatureError:
         raise LoginRejected("Invalid login token. Token expired.") from None
     except jwt.ImmatureSignatureError:

@@ -300,3 +300,20 @@ def test_unknown_kid_fetches_the_keys_again(settings):
     harness.issuer.rotate()
     assert verify_login(harness.key, harness.token("valid"), pool).subject == "user-1"
     harness.stop()
+
+
+def test_a_key_replaced_under_the_same_kid_fetches_the_keys_again(settings):
+    """An issuer that replaced its key but kept the kid: the signature fails with the cached
+    key, so the keys are fetched again (not within the cooldown of the last fetch)."""
+    settings.COGNATE_PROVIDER_KEYS_REFETCH_AFTER = 0
+    harness = OidcHarness(settings, "google")
+    pool = harness.pool()
+    assert verify_login(harness.key, harness.token("valid"), pool).subject == "user-1"
+    harness.issuer.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert verify_login(harness.key, harness.token("valid"), pool).subject == "user-1"
+    settings.COGNATE_PROVIDER_KEYS_REFETCH_AFTER = 3600  # within the cooldown: refused
+    harness.issuer.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(NotAuthorized) as excinfo:
+        verify_login(harness.key, harness.token("valid"), pool)
+    assert excinfo.value.message == "Invalid login token. Couldn't verify signed token."
+    harness.stop()
