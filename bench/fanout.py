@@ -29,6 +29,7 @@ import aiohttp
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.sync import identity_call
 from tests.support import servers
 
 POOL = "us-east-1:dec0de00-0000-4000-8000-000000000001"
@@ -38,18 +39,6 @@ BENCH_ENV = {
     "SYNC_WS_MAX_SOCKETS_PER_IDENTITY": "100000",
     "SYNC_WS_IDLE_TIMEOUT": "3600",
 }
-
-
-async def identity_call(session, endpoint, operation, body):
-    async with session.post(
-        endpoint,
-        json=body,
-        headers={
-            "X-Amz-Target": f"AWSCognitoIdentityService.{operation}",
-            "Content-Type": "application/x-amz-json-1.1",
-        },
-    ) as response:
-        return await response.json(content_type=None)
 
 
 async def guest_token(session, endpoint):

@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.sync import Device, new_guest
+from bench.sync import Device, identity_call, new_guest
 from tests.support.servers import cognate
 
 PATCH = 10
@@ -73,15 +73,7 @@ async def get_id_costs(endpoint, pool_id, calls: int) -> list:
     async with aiohttp.ClientSession() as session:
         for _ in range(calls):
             begun = time.perf_counter()
-            async with session.post(
-                endpoint,
-                json={"IdentityPoolId": pool_id},
-                headers={
-                    "X-Amz-Target": "AWSCognitoIdentityService.GetId",
-                    "Content-Type": "application/x-amz-json-1.1",
-                },
-            ) as response:
-                body = await response.json(content_type=None)
+            body = await identity_call(session, endpoint, "GetId", {"IdentityPoolId": pool_id})
             timings.append(time.perf_counter() - begun)
             assert "IdentityId" in body, body
     return timings

@@ -80,20 +80,25 @@ class Device:
         return await self.call("POST", self._url(dataset), body)
 
 
-async def new_guest(session, endpoint, pool_id):
-    async def identity_call(operation, body):
-        async with session.post(
-            endpoint,
-            json=body,
-            headers={
-                "X-Amz-Target": f"AWSCognitoIdentityService.{operation}",
-                "Content-Type": "application/x-amz-json-1.1",
-            },
-        ) as response:
-            return await response.json(content_type=None)
+async def identity_call(session, endpoint, operation, body):
+    """An unsigned Cognito Identity call (GetId, GetCredentialsForIdentity): its JSON answer."""
+    async with session.post(
+        endpoint,
+        json=body,
+        headers={
+            "X-Amz-Target": f"AWSCognitoIdentityService.{operation}",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    ) as response:
+        return await response.json(content_type=None)
 
-    identity_id = (await identity_call("GetId", {"IdentityPoolId": pool_id}))["IdentityId"]
-    creds = await identity_call("GetCredentialsForIdentity", {"IdentityId": identity_id})
+
+async def new_guest(session, endpoint, pool_id):
+    answer = await identity_call(session, endpoint, "GetId", {"IdentityPoolId": pool_id})
+    identity_id = answer["IdentityId"]
+    creds = await identity_call(
+        session, endpoint, "GetCredentialsForIdentity", {"IdentityId": identity_id}
+    )
     return identity_id, creds["Credentials"]
 
 
@@ -251,15 +256,10 @@ async def run(
         for _ in range(identities):
             identity_id, _ = await new_guest(session, endpoint, pool_id)
             for _ in range(devices_per_identity):
-                async with session.post(
-                    endpoint,
-                    json={"IdentityId": identity_id},
-                    headers={
-                        "X-Amz-Target": "AWSCognitoIdentityService.GetCredentialsForIdentity",
-                        "Content-Type": "application/x-amz-json-1.1",
-                    },
-                ) as response:
-                    creds = (await response.json(content_type=None))["Credentials"]
+                answer = await identity_call(
+                    session, endpoint, "GetCredentialsForIdentity", {"IdentityId": identity_id}
+                )
+                creds = answer["Credentials"]
                 devices.append(Device(session, endpoint, pool_id, identity_id, creds))
         stats = {"list": [], "update": [], "written": 0, "conflicts": 0, "errors": []}
         warm = time.perf_counter() + 1
