@@ -124,12 +124,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     else:
         test_file = VAR_DIR / "test-cognate.sqlite3"
     DATABASES["default"]["TEST"] = {"NAME": str(test_file)}
-# Threads per server process for the AWS API's work (COGNATE_AWS_THREADS): with more than
-# one, a request waiting on the database, Redis or a trigger does not hold up the others. One
-# by default (the process's one thread for sync code, shared with Django's views): more pays
-# with many identities writing at once and costs with many devices of one identity writing
-# one dataset (they wait on its row lock); docs/benchmarks.md has the figures.
-COGNATE_AWS_THREADS = env.int("COGNATE_AWS_THREADS", default=1)
+# Threads per server process for the AWS API's work (COGNATE_AWS_THREADS): a request waiting
+# on the database (a commit), Redis or a trigger does not hold up the others. Two by default:
+# a second thread lets a process sign the next user in while a commit waits, and costs
+# nothing measurable where many devices of one identity write one dataset (they wait on its
+# row lock); more pays only with many identities writing at once. docs/benchmarks.md has the
+# figures.
+COGNATE_AWS_THREADS = env.int("COGNATE_AWS_THREADS", default=2)
 # Connections are kept open between requests: each of those threads holds one (a process
 # holds up to COGNATE_AWS_THREADS, plus one for the site's pages). They are not pinged before
 # each request (that would cost a round trip per call); a connection the database dropped

@@ -32,7 +32,16 @@ def access_key_create(
 
 
 def access_key_secret(key: AccessKey) -> str:
-    return crypto.open_sealed(KEY_SECRET_PURPOSE, key.secret_encrypted).decode()
+    """The key's secret, opened once per loaded key (keys live in process memory with the
+    pool configuration, so a signed call does not decrypt it again)."""
+    opened = key.__dict__.get("_secret_opened")
+    if opened is None or opened[0] != key.secret_encrypted:
+        opened = (
+            key.secret_encrypted,
+            crypto.open_sealed(KEY_SECRET_PURPOSE, key.secret_encrypted).decode(),
+        )
+        key.__dict__["_secret_opened"] = opened
+    return opened[1]
 
 
 @transaction.atomic

@@ -2,16 +2,19 @@
 revoking, disabling and deleting (the rest of the site hears through identity/hooks.py), and
 noting when an identity was last used (guest retention counts from it)."""
 
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from functools import cache
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
+from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 
 from aws.errors import NotAuthorized
 from identity import credentials, hooks
 from identity.credentials import GONE
-from identity.models import Identity
+from identity.models import Identity, Login
 from identity.selectors import PoolView
 from identity.services.base import moment, new_identity_id
 
@@ -30,24 +33,75 @@ def _inserted(identity: Identity) -> Identity:
     """Insert a new identity with the statement written out: every GetId of a guest does
     it, and the ORM's `create` costs more to build the statement than the database takes to
     run it. Each column's value is prepared by its model field, as `create` prepares it."""
-    fields = Identity._meta.concrete_fields
-    values = [
-        field.get_db_prep_save(field.pre_save(identity, True), connection) for field in fields
-    ]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_statement(), values)
-    identity._state.adding, identity._state.db = False, connection.alias
+        cursor.execute(_insert_statement(Identity), _values(identity))
+    _saved(identity)
     return identity
 
 
+def identity_with_login_create(*, pool: PoolView, provider: str, subject: str) -> Identity | None:
+    """A new authenticated identity with one login (a developer user identifier seen for the
+    first time), in use from now: both rows or neither, in one statement on PostgreSQL. None
+    if another call linked the login first (the caller finds that identity then)."""
+    identity = Identity(
+        id=new_identity_id(),
+        pool_id=pool.id,
+        state=Identity.State.AUTHENTICATED,
+        last_used=timezone.now(),
+    )
+    login = Login(pool_id=pool.id, provider=provider, subject=subject, identity=identity)
+    together = connection.vendor == "postgresql"
+    try:
+        # Alone, the one statement is its own transaction; inside another, a savepoint keeps
+        # a refused login from spoiling it.
+        alone = together and not connection.in_atomic_block
+        with nullcontext() if alone else transaction.atomic(), connection.cursor() as cursor:
+            if together:
+                cursor.execute(_together_statement(), _values(identity) + _values(login))
+            else:
+                cursor.execute(_insert_statement(Identity), _values(identity))
+                cursor.execute(_insert_statement(Login), _values(login))
+    except IntegrityError:
+        return None
+    _saved(identity)
+    return identity
+
+
+def _values(instance: Model) -> list:
+    return [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for field in _columns(type(instance))
+    ]
+
+
+def _saved(instance: Model) -> None:
+    instance._state.adding, instance._state.db = False, connection.alias
+
+
+def _columns(model: type[Model]) -> list:
+    """The columns an insert writes: every concrete field but a generated primary key."""
+    return [f for f in model._meta.concrete_fields if not isinstance(f, AutoFieldMixin)]
+
+
 @cache
-def _insert_statement() -> str:
+def _insert_statement(model: type[Model]) -> str:
     """The model's own table and columns, every value a bound parameter."""
     quote = connection.ops.quote_name
-    fields = Identity._meta.concrete_fields
-    columns = ", ".join(quote(field.column) for field in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {quote(Identity._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
+    columns = ", ".join(quote(field.column) for field in _columns(model))
+    marks = ", ".join(["%s"] * len(_columns(model)))
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
+
+
+@cache
+def _together_statement() -> str:
+    """An identity and its login in one statement (the login's insert reads the identity's)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _columns(Login))
+    marks = ", ".join(["%s"] * len(_columns(Login)))
+    return (
+        f"WITH made AS ({_insert_statement(Identity)} RETURNING 1) "  # noqa: S608
+        f"INSERT INTO {quote(Login._meta.db_table)} ({columns}) SELECT {marks} FROM made"
+    )
 
 
 def identity_check_guest_access(identity: Identity, pool: PoolView) -> None:

@@ -26,6 +26,7 @@ from identity.services.identities import (
 from identity.services.signin import (
     developer_owner,
     developer_provider,
+    developer_sign_in,
     identity_sign_in,
     logins_verify,
 )
@@ -186,13 +187,17 @@ def developer_token_issue(
                 "Developer user identifier is already registered with Cognito under a "
                 f"different identity ID ({owner.id})."
             )
-    identity = identity_sign_in(
-        pool=pool,
-        logins=[developer, *verified],
-        identity_id=identity_id,
-        trigger="GetOpenIdTokenForDeveloperIdentity",
-        trusted=True,
-    )
+    trigger = "GetOpenIdTokenForDeveloperIdentity"
+    if identity_id is None and not verified:
+        identity = developer_sign_in(pool, identifier, trigger=trigger)
+    else:
+        identity = identity_sign_in(
+            pool=pool,
+            logins=[developer, *verified],
+            identity_id=identity_id,
+            trigger=trigger,
+            trusted=True,
+        )
     if principal_tags is not None:
         Identity.objects.filter(pk=identity.pk).update(principal_tags=principal_tags)
         identity.principal_tags = principal_tags
@@ -241,12 +246,10 @@ def site_user_identity(*, user, guest_id: str | None = None) -> Identity:
         guest = Identity.objects.filter(
             id=guest_id, pool_id=pool.id, state=Identity.State.GUEST
         ).first()
+    if guest is None:
+        return developer_sign_in(pool, login.subject, trigger="site sign-in")
     return identity_sign_in(
-        pool=pool,
-        logins=[login],
-        identity_id=guest.id if guest else None,
-        trigger="site sign-in",
-        trusted=True,
+        pool=pool, logins=[login], identity_id=guest.id, trigger="site sign-in", trusted=True
     )
 
 

@@ -11,7 +11,11 @@ from identity.models import Identity, Login, Merge
 from identity.providers import VerifiedLogin
 from identity.selectors import PoolView
 from identity.services.base import new_identity_id
-from identity.services.identities import identity_disable, identity_revoke_credentials
+from identity.services.identities import (
+    identity_disable,
+    identity_revoke_credentials,
+    identity_with_login_create,
+)
 
 LOGINS_DONT_MATCH = (
     "Logins don't match. Please include at least one valid login for this identity or "
@@ -71,14 +75,17 @@ def _link(
 ) -> None:
     """Link the logins nobody owns to the identity: one login per public provider per
     identity (an identity may hold several developer user identifiers). `owned` is what
-    `_ownership` found; `new` says the identity was just made (so it has no logins)."""
+    `_ownership` found, every owner living on as this identity (the caller merged the others,
+    and passes nothing then); `new` says the identity was just made (so it has no logins)."""
+    # A login `owned` is this identity's, or one's that was merged into it and lives on as it.
     wanted = [(login.provider, login.subject) for login in logins if not login.identity_id]
-    if all(owned.get(pair) == identity.id for pair in wanted):
+    if all(pair in owned for pair in wanted):
         return  # a returning user: every login is already this identity's
     linked = set() if new else set(selectors.identity_logins(identity.id))
     providers_linked = {provider for provider, _ in linked}
     for login in logins:
-        if login.identity_id or (login.provider, login.subject) in linked:
+        pair = (login.provider, login.subject)
+        if login.identity_id or pair in linked or pair in owned:
             continue
         if login.provider in providers_linked and login.provider != pool.developer_provider_name:
             raise ResourceConflict(
@@ -247,6 +254,24 @@ def developer_provider(pool: PoolView, name: str | None = None) -> str:
             f"DeveloperProviderName {name!r} is not this pool's ({pool.developer_provider_name!r})."
         )
     return pool.developer_provider_name
+
+
+def developer_sign_in(pool: PoolView, identifier: str, *, trigger: str) -> Identity:
+    """The identity of a developer user identifier alone (the usual
+    GetOpenIdTokenForDeveloperIdentity, the site's sign-in without a guest): its owner,
+    found with one statement, or a new identity made with its login in one statement.
+    Anything else (a merged or disabled owner, another call making the same user at the same
+    moment) takes `identity_sign_in`'s way."""
+    name = developer_provider(pool)
+    owner = selectors.login_identity(pool.id, name, identifier)
+    if owner is None:
+        made = identity_with_login_create(pool=pool, provider=name, subject=identifier)
+        if made is not None:
+            return made
+    elif owner.merged_into_id is None and owner.state == Identity.State.AUTHENTICATED:
+        return owner
+    login = VerifiedLogin(provider=name, subject=identifier)
+    return identity_sign_in(pool=pool, logins=[login], trigger=trigger, trusted=True)
 
 
 def developer_owner(pool: PoolView, identifier: str) -> Identity | None:

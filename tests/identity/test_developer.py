@@ -277,3 +277,50 @@ def test_public_logins_in_the_same_call_are_linked_and_tag_maps_apply(
             "olga@example.com"
         ]
         iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+@pytest.mark.django_db
+def test_a_new_developer_user_is_made_whole_or_not_at_all():
+    from identity import selectors, services
+    from identity.models import Identity, Login
+    from identity.services.identities import identity_with_login_create
+    from identity.services.signin import developer_sign_in
+
+    pool = selectors.pool_view(services.pool_create(name="dev", developer_provider_name=DEV).id)
+    made = identity_with_login_create(pool=pool, provider=DEV, subject="first")
+    assert made is not None and made.state == Identity.State.AUTHENTICATED
+    assert made.last_used is not None
+    assert list(Login.objects.filter(pool_id=pool.id).values_list("subject", "identity_id")) == [
+        ("first", made.id)
+    ]
+    # Another call that meets the login already linked writes nothing: no identity without
+    # its login is left behind, and signing in finds the one identity.
+    assert identity_with_login_create(pool=pool, provider=DEV, subject="first") is None
+    assert list(Identity.objects.filter(pool_id=pool.id).values_list("id", flat=True)) == [made.id]
+    assert developer_sign_in(pool, "first", trigger="test").id == made.id
+    # Inside a transaction of its own caller the refused login spoils nothing.
+    from django.db import transaction
+
+    with transaction.atomic():
+        assert identity_with_login_create(pool=pool, provider=DEV, subject="first") is None
+        second = developer_sign_in(pool, "second", trigger="test")
+    assert second.id != made.id
+    assert selectors.login_identity(pool.id, DEV, "second").id == second.id
+    assert Identity.objects.filter(pool_id=pool.id).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_developer_user_of_a_merged_away_identity_signs_in_to_the_survivor():
+    from identity import selectors, services
+    from identity.models import Identity, Login
+    from identity.services.signin import developer_sign_in, identity_merge
+
+    pool = selectors.pool_view(services.pool_create(name="dev", developer_provider_name=DEV).id)
+    survivor = developer_sign_in(pool, "kept", trigger="test")
+    merged = developer_sign_in(pool, "gone", trigger="test")
+    identity_merge(merged=merged, survivor=survivor, trigger="test", logins=[DEV])
+    # A login left on the merged identity (as an import or an older merge may leave it) is
+    # followed to the identity it now lives on.
+    Login.objects.filter(subject="gone").update(identity_id=merged.id)
+    assert Identity.objects.get(pk=merged.id).merged_into_id == survivor.id
+    assert developer_sign_in(pool, "gone", trigger="test").id == survivor.id
