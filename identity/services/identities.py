@@ -49,7 +49,9 @@ def identity_with_login_create(*, pool: PoolView, provider: str, subject: str) -
         state=Identity.State.AUTHENTICATED,
         last_used=timezone.now(),
     )
-    login = Login(pool_id=pool.id, provider=provider, subject=subject, identity=identity)
+    login = _row(
+        Login, pool_id=pool.id, provider=provider, subject=subject, identity_id=identity.id
+    )
     together = connection.vendor == "postgresql"
     try:
         # Alone, the one statement is its own transaction; inside another, a savepoint keeps
@@ -57,10 +59,10 @@ def identity_with_login_create(*, pool: PoolView, provider: str, subject: str) -
         alone = together and not connection.in_atomic_block
         with nullcontext() if alone else transaction.atomic(), connection.cursor() as cursor:
             if together:
-                cursor.execute(_together_statement(), _values(identity) + _values(login))
+                cursor.execute(_together_statement(), _values(identity) + login)
             else:
                 cursor.execute(_insert_statement(Identity), _values(identity))
-                cursor.execute(_insert_statement(Login), _values(login))
+                cursor.execute(_insert_statement(Login), login)
     except IntegrityError:
         return None
     _saved(identity)
@@ -71,6 +73,17 @@ def _values(instance: Model) -> list:
     return [
         field.get_db_prep_save(field.pre_save(instance, True), connection)
         for field in _columns(type(instance))
+    ]
+
+
+def _row(model: type[Model], **given) -> list:
+    """The values of a new row of `model` with the given attributes (the others' defaults),
+    prepared by each field, without making a model instance."""
+    return [
+        field.get_db_prep_save(
+            given[field.attname] if field.attname in given else field.get_default(), connection
+        )
+        for field in _columns(model)
     ]
 
 

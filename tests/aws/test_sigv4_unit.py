@@ -4,6 +4,7 @@ including the doubly encoded Cognito Sync paths (reference §1.8)."""
 import hashlib
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -15,6 +16,7 @@ from aws.sigv4 import (
     SignatureRefused,
     parse_authorization,
     raw_path_from_decoded,
+    request_time,
     verify,
 )
 
@@ -136,3 +138,37 @@ def test_raw_path_is_rebuilt_the_way_sdks_encode_it():
     assert raw_path_from_decoded("/aws/identitypools/us-east-1:abc/datasets/a.b_c-d~e") == (
         "/aws/identitypools/us-east-1%3Aabc/datasets/a.b_c-d~e"
     )
+
+
+@pytest.mark.parametrize(
+    ("amz_date", "date", "read"),
+    [
+        ("20261202T175600Z", "", datetime(2026, 12, 2, 17, 56, tzinfo=UTC)),
+        # Not the basic ISO 8601 form (or no such day): the Date header is read instead.
+        (
+            "2026-12-02T17:56:00Z",
+            "Wed, 02 Dec 2026 17:57:00 GMT",
+            datetime(2026, 12, 2, 17, 57, tzinfo=UTC),
+        ),
+        (
+            "20261302T175600Z",
+            "Wed, 02 Dec 2026 17:58:00 GMT",
+            datetime(2026, 12, 2, 17, 58, tzinfo=UTC),
+        ),
+        (
+            "20261202T175600Z\n",
+            "Wed, 02 Dec 2026 17:59:00 GMT",
+            datetime(2026, 12, 2, 17, 59, tzinfo=UTC),
+        ),
+        ("\uff12\uff10\uff12\uff161202T175600Z", "", None),  # full-width digits
+        ("20261232T175600Z", "", None),
+    ],
+)
+def test_the_request_time_is_read_strictly(amz_date, date, read):
+    arrived = ArrivedRequest("GET", "/", "", {"x-amz-date": amz_date, "date": date}, b"")
+    if read is None:
+        with pytest.raises(SignatureRefused) as excinfo:
+            request_time(arrived)
+        assert "X-Amz-Date header (format YYYYMMDDTHHMMSSZ)" in excinfo.value.message
+    else:
+        assert request_time(arrived) == read
