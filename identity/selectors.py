@@ -224,16 +224,14 @@ def pools_page(key: AccessKey, *, after: str | None, limit: int) -> list[Identit
     return list(pools[:limit])
 
 
-# The model's own table name; the id is a bound parameter.
 # What signing in and issuing credentials read of an identity: its id, pool id, state,
-# revocation time and last use (another field costs a query of its own).
-_IDENTITY_COLUMNS = (
-    "id",
-    "pool_id",
-    "state",
-    "merged_into_id",
-    "credentials_not_before",
-    "last_used",
+# revocation time and last use (another field costs a query of its own), in the model's
+# order of fields (as `Model.from_db` takes them).
+_IDENTITY_COLUMNS = tuple(
+    field.attname
+    for field in Identity._meta.concrete_fields
+    if field.attname
+    in {"id", "pool_id", "state", "merged_into_id", "credentials_not_before", "last_used"}
 )
 _IDENTITY_GET = (
     f"SELECT {', '.join(_IDENTITY_COLUMNS)} FROM {Identity._meta.db_table} WHERE id = %s"  # noqa: S608
@@ -282,8 +280,9 @@ def _identity_converters() -> list[list]:
     expression each converter is given (found once: they depend on the backend and the
     settings, not on the thread's connection)."""
     converters = []
-    for name in _IDENTITY_COLUMNS:
-        field = Identity._meta.get_field(name.removesuffix("_id"))
+    for field in Identity._meta.concrete_fields:
+        if field.attname not in _IDENTITY_COLUMNS:
+            continue
         column = field.get_col(Identity._meta.db_table)
         found = [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)]
         converters.append([(converter, column) for converter in found])

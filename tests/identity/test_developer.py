@@ -297,6 +297,18 @@ def test_a_new_developer_user_is_made_whole_or_not_at_all():
     # its login is left behind, and signing in finds the one identity.
     assert identity_with_login_create(pool=pool, provider=DEV, subject="first") is None
     assert list(Identity.objects.filter(pool_id=pool.id).values_list("id", flat=True)) == [made.id]
+    # Read back as the ORM reads it (the written-out statements load each field in its place).
+    found = selectors.login_identity(pool.id, DEV, "first")
+    stored = Identity.objects.get(pk=made.id)
+    for got in (found, selectors.identity_get(made.id)):
+        assert (got.id, got.pool_id, got.state, got.merged_into_id) == (
+            made.id,
+            pool.id,
+            Identity.State.AUTHENTICATED,
+            None,
+        )
+        assert got.last_used == stored.last_used and got.last_used.tzinfo is not None
+        assert got.credentials_not_before is None
     assert developer_sign_in(pool, "first", trigger="test").id == made.id
     # Inside a transaction of its own caller the refused login spoils nothing.
     from django.db import transaction
