@@ -2,7 +2,8 @@
 concurrent app backends each call GetOpenIdTokenForDeveloperIdentity (SigV4-signed with an
 operator's access key, as boto3 does) in a loop for a fixed time. Prints calls per second and
 p50/p99 latency for new users (each call makes an identity) and for returning users (each
-call finds one), for this server and for moto's server, and the ratios; and the CPU time each
+call finds one), for this server and for moto's server, both up for the whole run and measured in turn
+for `--rounds` rounds, and the ratios of each round with their medians; and the CPU time each
 part of the machine spent per call (bench/cpu.py).
 
     python bench/developer.py --seconds 20 --workers 2
@@ -94,18 +95,15 @@ def report(name, latencies, errors, elapsed, cpu):
     return rate
 
 
-def measure(name, target, concurrency, seconds) -> tuple[float, float]:
-    counter = itertools.count()
-    # The warm-up registers the users that come back in the second measurement.
-    returning = [f"returning-{n}" for n in range(200)]
-    asyncio.run(_register(target, returning))
-    new = report(
-        f"{name} new",
-        *asyncio.run(run(target, (f"new-{n}" for n in counter), concurrency, seconds)),
-    )
+RETURNING = [f"returning-{n}" for n in range(200)]
+
+
+def measure(name, target, concurrency, seconds, new_users) -> tuple[float, float]:
+    """Calls/s for new users (from `new_users`) and then for the returning ones."""
+    new = report(f"{name} new", *asyncio.run(run(target, new_users, concurrency, seconds)))
     again = report(
         f"{name} returning",
-        *asyncio.run(run(target, itertools.cycle(returning), concurrency, seconds)),
+        *asyncio.run(run(target, itertools.cycle(RETURNING), concurrency, seconds)),
     )
     return new, again
 
@@ -182,22 +180,45 @@ def main():
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measurements of each server, alternated"
+    )
     parser.add_argument("--skip-moto", action="store_true")
     args = parser.parse_args()
     print(
         f"# {args.concurrency} backends, {args.seconds:g} s each; database "
         f"{os.environ.get('DATABASE_URL', 'sqlite (embedded default)').split('@')[-1]}"
     )
-    with cognate_target(args.workers) as target:
-        ours = measure("cognate", target, args.concurrency, args.seconds)
-    if args.skip_moto:
-        return
-    with moto_target() as target:
-        theirs = measure("moto", target, args.concurrency, args.seconds)
-    print(
-        f"ratio cognate/moto: new users {ours[0] / theirs[0]:.2f}, "
-        f"returning users {ours[1] / theirs[1]:.2f}"
-    )
+    counter = itertools.count()
+    new_users = (f"new-{n}" for n in counter)  # never the same twice, on either server
+    ratios: list[tuple[float, float]] = []
+    with contextlib.ExitStack() as servers:
+        turns = [("cognate", servers.enter_context(cognate_target(args.workers)))]
+        if not args.skip_moto:
+            turns.append(("moto", servers.enter_context(moto_target())))
+        for _, target in turns:  # the users that come back in the second measurement
+            asyncio.run(_register(target, RETURNING))
+        for number in range(args.rounds):
+            # Both servers are up for the whole run and measured in turn, the order swapped
+            # every round: the machine's drift falls on both alike.
+            rates = {
+                name: measure(name, target, args.concurrency, args.seconds, new_users)
+                for name, target in (turns if number % 2 == 0 else turns[::-1])
+            }
+            if "moto" in rates:
+                (ours_new, ours_again), (theirs_new, theirs_again) = rates["cognate"], rates["moto"]
+                ratios.append((ours_new / theirs_new, ours_again / theirs_again))
+                print(
+                    f"round {number + 1}: ratio cognate/moto new users {ratios[-1][0]:.2f}, "
+                    f"returning users {ratios[-1][1]:.2f}"
+                )
+    if ratios:
+        for label, index in (("new users", 0), ("returning users", 1)):
+            each = [pair[index] for pair in ratios]
+            print(
+                f"ratio cognate/moto, {label}: median {statistics.median(each):.2f} over "
+                f"{len(each)} rounds ({', '.join(f'{r:.2f}' for r in each)})"
+            )
 
 
 if __name__ == "__main__":

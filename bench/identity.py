@@ -1,7 +1,8 @@
 """Guest sign-up throughput: N concurrent simulated browsers, each doing GetId then
 GetCredentialsForIdentity over HTTP for a fixed time. Prints pairs per second and p50/p99
 latency of a pair, for this server and, in the same run, for moto's server (a mock that
-stores nothing and signs nothing), and the ratio.
+stores nothing and signs nothing), measured in turn for `--rounds` rounds, and the ratio of
+each round with their median.
 
     python bench/identity.py                      # starts both servers itself
     python bench/identity.py --endpoint http://host:8000/aws --pool us-east-1:...   # any server
@@ -11,6 +12,7 @@ The server is started with the current environment (DATABASE_URL selects Postgre
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -96,6 +98,9 @@ def main():
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measurements of each server, alternated"
+    )
     parser.add_argument("--skip-moto", action="store_true")
     args = parser.parse_args()
 
@@ -103,24 +108,33 @@ def main():
         f"# {args.concurrency} browsers, {args.seconds:g} s each; database "
         f"{os.environ.get('DATABASE_URL', 'sqlite (embedded default)').split('@')[-1]}"
     )
-    if args.endpoint:
-        if not args.pool:
-            parser.error("--pool is needed with --endpoint")
-        ours = report(
-            "cognate", *asyncio.run(run(args.endpoint, args.pool, args.concurrency, args.seconds))
+    with contextlib.ExitStack() as servers:
+        if args.endpoint:
+            if not args.pool:
+                parser.error("--pool is needed with --endpoint")
+            ours = (args.endpoint, args.pool)
+        else:
+            ours = servers.enter_context(cognate_server(workers=args.workers))
+        theirs = None if args.skip_moto else servers.enter_context(moto_server())
+        ratios = []
+        for number in range(args.rounds):
+            # Both servers are up for the whole run and measured in turn, the order swapped
+            # every round: the machine's drift falls on both alike.
+            turns = [("cognate", ours)] + ([("moto", theirs)] if theirs else [])
+            rates = {}
+            for name, (endpoint, pool_id) in turns if number % 2 == 0 else turns[::-1]:
+                latencies, errors, elapsed, cpu = asyncio.run(
+                    run(endpoint, pool_id, args.concurrency, args.seconds)
+                )
+                rates[name] = report(name, latencies, errors, elapsed, cpu)
+            if theirs:
+                ratios.append(rates["cognate"] / rates["moto"])
+                print(f"round {number + 1}: ratio cognate/moto {ratios[-1]:.2f}")
+    if ratios:
+        print(
+            f"ratio cognate/moto: median {statistics.median(ratios):.2f} over {len(ratios)} "
+            f"rounds ({', '.join(f'{r:.2f}' for r in ratios)})"
         )
-    else:
-        with cognate_server(workers=args.workers) as (endpoint, pool_id):
-            ours = report(
-                "cognate", *asyncio.run(run(endpoint, pool_id, args.concurrency, args.seconds))
-            )
-    if args.skip_moto:
-        return
-    with moto_server() as (endpoint, pool_id):
-        theirs = report(
-            "moto", *asyncio.run(run(endpoint, pool_id, args.concurrency, args.seconds))
-        )
-    print(f"ratio cognate/moto: {ours / theirs:.2f}")
 
 
 if __name__ == "__main__":

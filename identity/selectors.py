@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 
 from aws.errors import ResourceNotFound
+from identity import statements
 from identity.models import (
     AccessKey,
     Identity,
@@ -262,7 +263,7 @@ def _identity_loaded(sql: str, params: list) -> Identity | None:
     """The identity of a written-out statement's one row of `_IDENTITY_COLUMNS`, its values
     converted as the ORM converts them (`Model.from_db`, the database's and each field's
     converters), without a queryset's per-query machinery."""
-    with connection.cursor() as cursor:
+    with statements.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:

@@ -12,7 +12,7 @@ from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 
 from aws.errors import NotAuthorized
-from identity import credentials, hooks
+from identity import credentials, hooks, statements
 from identity.credentials import GONE
 from identity.models import Identity, Login
 from identity.selectors import PoolView
@@ -33,7 +33,7 @@ def _inserted(identity: Identity) -> Identity:
     """Insert a new identity with the statement written out: every GetId of a guest does
     it, and the ORM's `create` costs more to build the statement than the database takes to
     run it. Each column's value is prepared by its model field, as `create` prepares it."""
-    with connection.cursor() as cursor:
+    with statements.cursor() as cursor:
         cursor.execute(_insert_statement(Identity), _values(identity))
     _saved(identity)
     return identity
@@ -57,7 +57,7 @@ def identity_with_login_create(*, pool: PoolView, provider: str, subject: str) -
         # Alone, the one statement is its own transaction; inside another, a savepoint keeps
         # a refused login from spoiling it.
         alone = together and not connection.in_atomic_block
-        with nullcontext() if alone else transaction.atomic(), connection.cursor() as cursor:
+        with nullcontext() if alone else transaction.atomic(), statements.cursor() as cursor:
             if together:
                 cursor.execute(_together_statement(), _values(identity) + login)
             else:
