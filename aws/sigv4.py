@@ -111,7 +111,8 @@ def request_time(request: ArrivedRequest) -> datetime:
     amz_date = _AMZ_DATE_SHAPE.fullmatch(request.headers.get("x-amz-date", ""))
     if amz_date is not None:  # field by field: a quarter of strptime's cost
         with contextlib.suppress(ValueError):
-            return datetime(*map(int, amz_date.groups()), tzinfo=UTC)
+            year, month, day, hour, minute, second = map(int, amz_date.groups())
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     from email.utils import parsedate_to_datetime
 
     try:

@@ -2,9 +2,9 @@
 concurrent app backends each call GetOpenIdTokenForDeveloperIdentity (SigV4-signed with an
 operator's access key, as boto3 does) in a loop for a fixed time. Prints calls per second and
 p50/p99 latency for new users (each call makes an identity) and for returning users (each
-call finds one), for this server and for moto's server, both up for the whole run and measured in turn
-for `--rounds` rounds, and the ratios of each round with their medians; and the CPU time each
-part of the machine spent per call (bench/cpu.py).
+call finds one), for this server and for moto's server (both up for the whole run, measured
+in turn for `--rounds` rounds), the ratios of each round with their medians, and the CPU
+time each part of the machine spent per call (bench/cpu.py).
 
     python bench/developer.py --seconds 20 --workers 2
 

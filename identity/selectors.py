@@ -285,7 +285,7 @@ def _identity_converters() -> list[list]:
         if field.attname not in _IDENTITY_COLUMNS:
             continue
         column = field.get_col(Identity._meta.db_table)
-        found = [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)]
+        found = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
         converters.append([(converter, column) for converter in found])
     return converters
 
