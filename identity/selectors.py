@@ -268,10 +268,10 @@ def _identity_loaded(sql: str, params: list) -> Identity | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    values = [
-        _convert(value, converters, connection) if converters else value
-        for value, converters in zip(row, _identity_converters(), strict=True)
-    ]
+    values = list(row)
+    for index, converters in enumerate(_identity_converters()):
+        for converter, expression in converters:
+            values[index] = converter(values[index], expression, connection)
     return Identity.from_db(connection.alias, _IDENTITY_COLUMNS, values)
 
 
@@ -288,12 +288,6 @@ def _identity_converters() -> list[list]:
         found = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
         converters.append([(converter, column) for converter in found])
     return converters
-
-
-def _convert(value, converters, connection):
-    for converter, expression in converters:
-        value = converter(value, expression, connection)
-    return value
 
 
 def identity_for_key(key: AccessKey, identity_id: str) -> Identity:

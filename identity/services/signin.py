@@ -276,11 +276,8 @@ def developer_sign_in(pool: PoolView, identifier: str, *, trigger: str) -> Ident
 
 def developer_owner(pool: PoolView, identifier: str) -> Identity | None:
     """The identity (as it now lives) a developer user identifier belongs to."""
-    owner = selectors.login_owners(pool.id, [(pool.developer_provider_name, identifier)])
-    identity_id = owner.get((pool.developer_provider_name, identifier))
-    if identity_id is None:
-        return None
-    return selectors.identity_survivor(selectors.identity_get(identity_id))
+    owner = selectors.login_identity(pool.id, pool.developer_provider_name, identifier)
+    return None if owner is None else selectors.identity_survivor(owner)
 
 
 def developer_identifiers(identity: Identity, pool: PoolView) -> list[str]:
